@@ -1,0 +1,40 @@
+"""cst-chassis: a typed, async-capable microservice chassis for Flask and Flask-RESTful."""
+
+from __future__ import annotations
+
+from cst_chassis.api import ChassisApi
+from cst_chassis.config import ChassisConfig
+from cst_chassis.context import get_operation_id, outgoing_headers
+from cst_chassis.envelope import ErrorEnvelope, ErrorItem, Meta, PaginationMeta, SuccessEnvelope
+from cst_chassis.errors import (
+    AsyncBridgeError,
+    AsyncBridgeTimeout,
+    ChassisConfigError,
+    ChassisError,
+    ChassisNotInitializedError,
+    InvalidCursorError,
+    InvalidPaginationError,
+)
+from cst_chassis.extension import ChassisState, CstMicroChassis, get_state
+
+__all__ = [
+    "AsyncBridgeError",
+    "AsyncBridgeTimeout",
+    "ChassisApi",
+    "ChassisConfig",
+    "ChassisConfigError",
+    "ChassisError",
+    "ChassisNotInitializedError",
+    "ChassisState",
+    "CstMicroChassis",
+    "ErrorEnvelope",
+    "ErrorItem",
+    "InvalidCursorError",
+    "InvalidPaginationError",
+    "Meta",
+    "PaginationMeta",
+    "SuccessEnvelope",
+    "get_operation_id",
+    "get_state",
+    "outgoing_headers",
+]

@@ -1,0 +1,126 @@
+"""``CstMicroChassis``: the Flask extension that wires the chassis into an app."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+from flask.logging import default_handler
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cst_chassis import async_bridge
+from cst_chassis.config import ChassisConfig, load_config
+from cst_chassis.errors import ChassisError, ChassisNotInitializedError
+from cst_chassis.health import register_health_endpoint
+from cst_chassis.logging import install_logging
+from cst_chassis.middleware import OperationIdMiddleware
+
+if TYPE_CHECKING:
+    from cst_chassis.typing import DatabaseLike, HealthCheck
+
+__all__ = ["EXTENSION_KEY", "ChassisState", "CstMicroChassis", "get_state"]
+
+EXTENSION_KEY = "cst_chassis"
+
+
+@dataclass(slots=True)
+class ChassisState:
+    """What the chassis keeps per app, in ``app.extensions["cst_chassis"]``."""
+
+    config: ChassisConfig
+    db: DatabaseLike | None = None
+    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+
+
+def get_state(app: Flask | None = None) -> ChassisState:
+    """Return the chassis state of ``app`` (default: ``current_app``).
+
+    Raises :class:`ChassisNotInitializedError` when ``init_app`` was not called on it.
+    """
+    target = current_app if app is None else app
+    state = target.extensions.get(EXTENSION_KEY)
+    if not isinstance(state, ChassisState):
+        raise ChassisNotInitializedError(
+            "cst-chassis is not initialised on this app: call CstMicroChassis().init_app(app) first"
+        )
+    return state
+
+
+class CstMicroChassis:
+    """The chassis extension: config, logging, operation id, async bridge, health endpoint.
+
+    Use ``CstMicroChassis(app, db)`` or, for app factories, ``chassis = CstMicroChassis()`` then
+    ``chassis.init_app(app, db)``. Health checks registered with :meth:`health_check` apply to
+    every app this instance is initialised on.
+    """
+
+    def __init__(self, app: Flask | None = None, db: DatabaseLike | None = None) -> None:
+        self._health_checks: dict[str, HealthCheck] = {}
+        if app is not None:
+            self.init_app(app, db)
+
+    def init_app(self, app: Flask, db: DatabaseLike | None = None) -> None:
+        """Install the chassis on ``app``.
+
+        ``db`` (optional) is a Flask-SQLAlchemy instance, a SQLAlchemy ``Engine`` or an
+        ``AsyncEngine``: the health endpoint then reports ``last_migration``, and paginated
+        resources fall back to Flask-SQLAlchemy's session.
+
+        Config keys read (environment first, then ``app.config``): ``CST_PROJECT_NAME``,
+        ``CST_PROJECT_VERSION``, ``CST_HEALTH_CHECK_ENDPOINT``, ``CST_HEALTH_CHECK_TIMEOUT``,
+        ``CST_STREAM_LOG_LEVEL``, ``CST_LOG_FORMAT``, ``CST_API_DEFAULT_PAGE_SIZE``,
+        ``CST_API_MAX_PAGE_SIZE``, ``CST_OPERATION_ID_HEADER``, ``CST_ASYNC_BRIDGE``,
+        ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``.
+
+        Raises :class:`~cst_chassis.errors.ChassisConfigError` (a ``ValueError``) naming the key
+        and value of a bad setting, and :class:`~cst_chassis.errors.ChassisError` when the app
+        already has the chassis.
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise ChassisError(
+                f"cst-chassis is already initialised on app {app.import_name!r}; "
+                "call init_app once per app"
+            )
+        config = load_config(app.import_name, app.config)
+        state = ChassisState(config=config, db=db, health_checks=self._health_checks)
+
+        install_logging(config.stream_log_level, config.log_format)
+        # Flask adds its own stderr handler to app.logger; with ours on the root logger every
+        # app.logger line would be printed twice.
+        app.logger.removeHandler(default_handler)
+        app.logger.setLevel(logging.NOTSET)
+
+        app.wsgi_app = OperationIdMiddleware(  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
+            app.wsgi_app, config.operation_id_header
+        )
+        if config.async_bridge:
+            app.async_to_sync = functools.partial(  # type: ignore[method-assign]  # Flask documents overriding async_to_sync
+                async_bridge.async_to_sync, timeout=config.async_timeout
+            )
+        if isinstance(db, AsyncEngine):
+            async_bridge.on_shutdown(db.dispose)
+
+        app.extensions[EXTENSION_KEY] = state
+        register_health_endpoint(app, state)
+
+    def health_check(self, name: str) -> Callable[[HealthCheck], HealthCheck]:
+        """Register an extra check shown in the health response under ``name``.
+
+        The check is a sync or ``async def`` function without arguments; it passes by returning
+        (anything but ``False``) and fails by raising or returning ``False``. A failing check
+        makes the health response 503::
+
+            @chassis.health_check("cache")
+            def cache() -> bool:
+                return redis.ping()
+        """
+
+        def register(check: HealthCheck) -> HealthCheck:
+            self._health_checks[name] = check
+            return check
+
+        return register

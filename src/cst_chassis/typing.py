@@ -1,0 +1,20 @@
+"""Type aliases shared by several modules (kept in one place, like Flask's ``typing.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+    from sqlalchemy import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["DatabaseLike", "HealthCheck"]
+
+# What init_app(app, db) accepts: Flask-SQLAlchemy is optional at run time, so its type is only
+# named for the type checker.
+DatabaseLike: TypeAlias = "SQLAlchemy | Engine | AsyncEngine"
+
+# A custom health check: sync or async, no arguments; raising or returning False means "failing".
+HealthCheck: TypeAlias = Callable[[], object] | Callable[[], Awaitable[object]]
