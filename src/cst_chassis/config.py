@@ -49,6 +49,7 @@ class ChassisConfig:
     async_bridge: bool = True
     async_timeout: float | None = 30.0
     alembic_script_location: str | None = None
+    cursor_secret: str | None = None
 
 
 class _Source:
@@ -177,4 +178,5 @@ def load_config(
         async_bridge=source.get("CST_ASYNC_BRIDGE", _boolean, True),
         async_timeout=source.get("CST_ASYNC_TIMEOUT", _optional_seconds, _DEFAULT_ASYNC_TIMEOUT),
         alembic_script_location=source.get("CST_ALEMBIC_SCRIPT_LOCATION", _string, None),
+        cursor_secret=source.get("CST_CURSOR_SECRET", _string, None),
     )

@@ -5,9 +5,8 @@ from typing import Any, NoReturn, ParamSpec, Protocol, TypeAlias, TypeVar, overl
 from flask import Blueprint, Flask
 from flask.blueprints import BlueprintSetupState
 from flask.views import MethodView
-from werkzeug.wrappers import Response as ResponseBase
-
 from flask_restful.fields import Raw, _Fields
+from werkzeug.wrappers import Response as ResponseBase
 
 __all__ = ("Api", "Resource", "abort", "marshal", "marshal_with", "marshal_with_field")
 
@@ -103,9 +102,7 @@ class Resource(MethodView):
 # ``dict[str, Any]`` matches two overloads through different formals, which mypy treats as an
 # ambiguity caused by ``Any`` and answers with ``Any``. Plain ``Any`` data gets the first overload.
 @overload
-def marshal(
-    data: _MappingT, fields: _Fields, envelope: None = None
-) -> OrderedDict[str, Any]: ...
+def marshal(data: _MappingT, fields: _Fields, envelope: None = None) -> OrderedDict[str, Any]: ...
 @overload
 def marshal(
     data: _ListOrTupleT, fields: _Fields, envelope: None = None

@@ -1,8 +1,8 @@
 from collections.abc import Callable, Collection, MutableMapping, Sequence
-from typing import Any, Generic, Literal, TypeAlias, overload
+from typing import Any, Generic, Literal, Self, TypeAlias, overload
 
 from flask import Request
-from typing_extensions import Self, TypeVar
+from typing_extensions import TypeVar
 
 class Namespace(dict[str, Any]):
     def __getattr__(self, name: str) -> Any: ...
