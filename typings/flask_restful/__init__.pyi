@@ -93,7 +93,7 @@ class Api:
 class Resource(MethodView):
     representations: Mapping[str, Callable[[Any, int, Any], ResponseBase]] | None
     method_decorators: list[Callable[..., Any]] | Mapping[str, list[Callable[..., Any]]]
-    # Both are set on the class by ``Api.add_resource``.
+    # ``endpoint`` and ``mediatypes`` are set on the class by ``Api.add_resource``.
     endpoint: str
     def mediatypes(self) -> list[str | None]: ...
     def dispatch_request(self, *args: Any, **kwargs: Any) -> Any: ...
