@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from flask import Flask, current_app
 from flask.logging import default_handler
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["EXTENSION_KEY", "ChassisState", "CstMicroChassis", "get_state"]
 
 EXTENSION_KEY = "cst_chassis"
+
+CheckT = TypeVar("CheckT", bound="HealthCheck")
 
 
 @dataclass(slots=True)
@@ -107,7 +109,7 @@ class CstMicroChassis:
         app.extensions[EXTENSION_KEY] = state
         register_health_endpoint(app, state)
 
-    def health_check(self, name: str) -> Callable[[HealthCheck], HealthCheck]:
+    def health_check(self, name: str) -> Callable[[CheckT], CheckT]:
         """Register an extra check shown in the health response under ``name``.
 
         The check is a sync or ``async def`` function without arguments; it passes by returning
@@ -119,7 +121,7 @@ class CstMicroChassis:
                 return redis.ping()
         """
 
-        def register(check: HealthCheck) -> HealthCheck:
+        def register(check: CheckT) -> CheckT:
             self._health_checks[name] = check
             return check
 

@@ -2,12 +2,11 @@
 
 A wrapper around ``app.wsgi_app`` instead of Flask request hooks: it is cheaper (Flask checks
 every hook for ``async`` on each request), and it also covers error handlers, the health endpoint
-and whatever is logged while the server sends the response body.
+and whatever a streamed response body logs while it is produced.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -61,7 +60,7 @@ class OperationIdMiddleware:
 
 
 class _ResponseBody:
-    """The response iterable, with the operation id set again while the server sends it."""
+    """The response iterable, with the operation id set again while the body is produced."""
 
     __slots__ = ("_app_iter", "_operation_id", "_running")
 
@@ -75,13 +74,19 @@ class _ResponseBody:
         return self._running
 
     def _send(self) -> Generator[bytes, None, None]:
-        token = operation_id_var.set(self._operation_id)
-        try:
-            yield from self._app_iter
-        finally:
-            # ValueError: finalised by the garbage collector in another context.
-            with contextlib.suppress(ValueError):
+        # The id is set while the app produces each chunk (a streamed body's log lines carry
+        # it) and reset before the chunk is handed over: a server or test client that stops
+        # iterating midway must not be left with this request's id.
+        iterator = iter(self._app_iter)
+        while True:
+            token = operation_id_var.set(self._operation_id)
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                return
+            finally:
                 operation_id_var.reset(token)
+            yield chunk
 
     def close(self) -> None:
         if self._running is not None:

@@ -7,7 +7,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 __all__ = ["retry"]
@@ -36,12 +36,14 @@ class _Retry:
         self.logger = logger or _logger
 
     @overload
-    def __call__(self, func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
+    def __call__(
+        self, func: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Callable[P, Coroutine[Any, Any, R]]: ...
     @overload
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]: ...
     def __call__(self, func: Callable[P, Any]) -> Callable[P, Any]:
         if inspect.iscoroutinefunction(func):
-            return self._wrap_async(cast(Callable[P, Awaitable[Any]], func))
+            return self._wrap_async(cast(Callable[P, Coroutine[Any, Any, Any]], func))
         return self._wrap_sync(func)
 
     def _log(self, func: Callable[..., Any], attempt: int, reason: str, wait: float) -> None:
@@ -77,7 +79,9 @@ class _Retry:
 
         return wrapper
 
-    def _wrap_async(self, func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    def _wrap_async(
+        self, func: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Callable[P, Coroutine[Any, Any, R]]:
         @functools.wraps(func)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             wait = self.delay

@@ -1,0 +1,105 @@
+"""Config: env first, then app.config; bad values fail at start-up naming key and value."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from flask import Flask
+
+from cst_chassis import ChassisConfigError, CstMicroChassis, get_state
+from cst_chassis.config import load_config
+from tests.conftest import AppFactory
+
+
+def test_defaults_follow_the_seed(app: Flask) -> None:
+    config = get_state(app).config
+    assert config.project_name == "Test-Cst-Micro-Chassis"
+    assert config.project_version == "N/A"
+    assert config.health_check_endpoint == "/status"
+    assert config.stream_log_level == logging.INFO
+    assert config.default_page_size == 25
+    assert config.max_page_size == 100
+    assert config.operation_id_header == "X-Operation-ID"
+    assert config.log_format == "text"
+    assert config.async_bridge is True
+
+
+def test_environment_wins_over_flask_config(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CST_PROJECT_NAME", "from-env")
+    app = make_app(CST_PROJECT_NAME="from-config", CST_PROJECT_VERSION="1.2.3")
+    config = get_state(app).config
+    assert config.project_name == "from-env"
+    assert config.project_version == "1.2.3"
+
+
+def test_max_page_size_defaults_to_four_times_the_page_size(make_app: AppFactory) -> None:
+    app = make_app(CST_API_DEFAULT_PAGE_SIZE="10")
+    assert get_state(app).config.max_page_size == 40
+
+
+def test_typed_flask_config_values_are_accepted(make_app: AppFactory) -> None:
+    app = make_app(CST_API_DEFAULT_PAGE_SIZE=10, CST_ASYNC_BRIDGE=False, CST_ASYNC_TIMEOUT=2.5)
+    config = get_state(app).config
+    assert (config.default_page_size, config.async_bridge, config.async_timeout) == (10, False, 2.5)
+
+
+def test_health_endpoint_gets_a_leading_slash() -> None:
+    assert load_config("x", {"CST_HEALTH_CHECK_ENDPOINT": "health"}, {}).health_check_endpoint == (
+        "/health"
+    )
+
+
+def test_async_timeout_can_be_disabled() -> None:
+    assert load_config("x", {}, {"CST_ASYNC_TIMEOUT": "none"}).async_timeout is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("CST_STREAM_LOG_LEVEL", "LOUD"),
+        ("CST_API_DEFAULT_PAGE_SIZE", "abc"),
+        ("CST_API_DEFAULT_PAGE_SIZE", "0"),
+        ("CST_API_DEFAULT_PAGE_SIZE", "-5"),
+        ("CST_API_DEFAULT_PAGE_SIZE", "2.5"),
+        ("CST_API_MAX_PAGE_SIZE", "ten"),
+        ("CST_LOG_FORMAT", "xml"),
+        ("CST_OPERATION_ID_HEADER", "X Operation"),
+        ("CST_HEALTH_CHECK_TIMEOUT", "0"),
+        ("CST_HEALTH_CHECK_TIMEOUT", "nan"),
+        ("CST_ASYNC_BRIDGE", "maybe"),
+        ("CST_ASYNC_TIMEOUT", "-1"),
+        ("CST_HEALTH_CHECK_ENDPOINT", "/a b"),
+        ("CST_PROJECT_NAME", ""),
+    ],
+)
+def test_bad_value_from_env_names_key_and_value(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch, key: str, value: str
+) -> None:
+    monkeypatch.setenv(key, value)
+    with pytest.raises(ValueError, match=key) as excinfo:
+        make_app()
+    assert isinstance(excinfo.value, ChassisConfigError)
+    assert repr(value) in str(excinfo.value)
+
+
+def test_bad_value_from_flask_config_is_rejected(make_app: AppFactory) -> None:
+    with pytest.raises(ChassisConfigError, match="CST_API_DEFAULT_PAGE_SIZE=True"):
+        make_app(CST_API_DEFAULT_PAGE_SIZE=True)
+
+
+def test_max_page_size_below_default_is_rejected(make_app: AppFactory) -> None:
+    with pytest.raises(ChassisConfigError, match="CST_API_MAX_PAGE_SIZE='10'"):
+        make_app(CST_API_DEFAULT_PAGE_SIZE="25", CST_API_MAX_PAGE_SIZE="10")
+
+
+def test_a_bad_config_leaves_the_app_untouched(make_app: AppFactory) -> None:
+    app = Flask("bad")
+    app.config["CST_LOG_FORMAT"] = "yaml"
+    original_wsgi_app = app.wsgi_app
+    with pytest.raises(ChassisConfigError):
+        CstMicroChassis(app)
+    assert "cst_chassis" not in app.extensions
+    assert app.wsgi_app == original_wsgi_app

@@ -1,0 +1,49 @@
+"""init_app: registration in app.extensions, once per app, typed state."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from cst_chassis import ChassisError, ChassisNotInitializedError, CstMicroChassis, get_state
+
+
+def test_init_app_registers_typed_state() -> None:
+    app = Flask("svc")
+    chassis = CstMicroChassis()
+    chassis.init_app(app)
+    state = get_state(app)
+    assert state.config.project_name == "Svc"
+    assert state.db is None
+
+
+def test_constructor_with_app_initialises_it() -> None:
+    app = Flask("svc")
+    CstMicroChassis(app)
+    assert "cst_chassis" in app.extensions
+
+
+def test_second_init_app_on_the_same_app_raises() -> None:
+    app = Flask("svc")
+    chassis = CstMicroChassis(app)
+    with pytest.raises(ChassisError, match="already initialised"):
+        chassis.init_app(app)
+
+
+def test_one_extension_serves_several_apps() -> None:
+    chassis = CstMicroChassis()
+    first, second = Flask("first"), Flask("second")
+    chassis.init_app(first)
+    chassis.init_app(second)
+    assert get_state(first).config.project_name == "First"
+    assert get_state(second).config.project_name == "Second"
+
+
+def test_get_state_without_init_app_says_what_to_do() -> None:
+    with pytest.raises(ChassisNotInitializedError, match=r"init_app\(app\)"):
+        get_state(Flask("plain"))
+
+
+def test_get_state_defaults_to_current_app(app: Flask) -> None:
+    with app.app_context():
+        assert get_state() is get_state(app)

@@ -1,0 +1,171 @@
+"""Logging: the seed's format with the operation id, idempotent, JSON on demand."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+
+from cst_chassis import CstMicroChassis
+from cst_chassis.logging import OperationIdFilter
+from tests.conftest import AppFactory
+
+LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[(?P<level>[A-Z]+)\]\[(?P<op>[^\]]+)\] "
+    r"(?P<name>\S+): (?P<message>.*)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def _lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return [line for line in capsys.readouterr().out.splitlines() if line]
+
+
+def test_lines_follow_the_seed_format_with_the_operation_id(
+    app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logger = logging.getLogger("myapp")
+
+    @app.get("/hello")
+    def hello() -> str:
+        logger.info("I received a GET request")
+        return "ok"
+
+    capsys.readouterr()
+    app.test_client().get("/hello", headers={"X-Operation-ID": "op-1"})
+    logger.warning("Hello CST")
+    first, second = _lines(capsys)
+    match = LINE.fullmatch(first)
+    assert match is not None
+    assert match.group("level", "op", "name", "message") == (
+        "INFO",
+        "op-1",
+        "myapp",
+        "I received a GET request",
+    )
+    assert "[WARNING][No operation_id] myapp: Hello CST" in second
+
+
+def test_two_apps_never_print_a_line_twice(
+    make_app: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_app("one")
+    make_app("two")
+    capsys.readouterr()
+    logging.getLogger("x").warning("once")
+    assert len([line for line in _lines(capsys) if line.endswith("x: once")]) == 1
+
+
+def test_app_logger_lines_are_not_duplicated_by_flasks_default_handler(
+    app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    app.logger.warning("from app.logger")
+    captured = capsys.readouterr()
+    assert captured.out.count("from app.logger") == 1
+    assert "from app.logger" not in captured.err
+
+
+def test_loggers_created_before_init_app_keep_working(
+    make_app: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    early = logging.getLogger("created.before.init")
+    make_app()
+    capsys.readouterr()
+    early.info("still here")
+    assert "created.before.init: still here" in capsys.readouterr().out
+
+
+def test_stream_log_level_filters_lower_levels(
+    make_app: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_app(CST_STREAM_LOG_LEVEL="ERROR")
+    capsys.readouterr()
+    logging.getLogger("lvl").warning("hidden")
+    logging.getLogger("lvl").error("shown")
+    out = capsys.readouterr().out
+    assert "hidden" not in out
+    assert "shown" in out
+
+
+def test_json_format_is_one_object_per_line(
+    make_app: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = make_app(CST_LOG_FORMAT="json")
+
+    @app.get("/fail")
+    def fail() -> str:
+        try:
+            raise ValueError("bad thing")
+        except ValueError:
+            logging.getLogger("jsonlog").exception("it failed")
+        return "ok"
+
+    capsys.readouterr()
+    app.test_client().get("/fail", headers={"X-Operation-ID": "op-json"})
+    (line,) = _lines(capsys)
+    record = json.loads(line)
+    assert record["level"] == "ERROR"
+    assert record["logger"] == "jsonlog"
+    assert record["message"] == "it failed"
+    assert record["operation_id"] == "op-json"
+    assert "ValueError: bad thing" in record["exception"]
+    assert record["time"].endswith("Z")
+
+
+def test_json_format_outside_a_request_has_null_operation_id(
+    make_app: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_app(CST_LOG_FORMAT="json")
+    capsys.readouterr()
+    logging.getLogger("outside").warning("no request")
+    assert json.loads(_lines(capsys)[0])["operation_id"] is None
+
+
+def test_filter_can_be_attached_to_a_users_own_handler(app: Flask) -> None:
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Collect()
+    handler.addFilter(OperationIdFilter())
+    logger = logging.getLogger("own.handler")
+    logger.addHandler(handler)
+    try:
+
+        @app.get("/own")
+        def own() -> str:
+            logger.warning("with id")
+            return "ok"
+
+        app.test_client().get("/own", headers={"X-Operation-ID": "op-own"})
+    finally:
+        logger.removeHandler(handler)
+    assert [getattr(r, "operation_id", None) for r in records] == ["op-own"]
+
+
+def test_reinitialising_switches_format_without_a_second_handler(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    CstMicroChassis(Flask("text-app"))
+    app = Flask("json-app")
+    app.config["CST_LOG_FORMAT"] = "json"
+    CstMicroChassis(app)
+    capsys.readouterr()
+    logging.getLogger("switch").warning("now json")
+    (line,) = _lines(capsys)
+    assert json.loads(line)["message"] == "now json"
