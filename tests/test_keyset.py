@@ -1,0 +1,537 @@
+"""Keyset pagination on SQLite and PostgreSQL: walks, NULLs, concurrent changes, bad cursors."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from cst_chassis import keyset
+from cst_chassis.cursor import CursorPayload, encode_cursor
+from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
+from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
+from cst_chassis.pagination import Page
+from tests.conftest import Database
+
+SECRET = b"keyset-test-secret"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "keyset_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    a: Mapped[int | None]
+    b: Mapped[str | None] = mapped_column(sa.String(20))
+    c: Mapped[dt.datetime | None]
+    flag: Mapped[bool | None]
+
+
+class Typed(Base):
+    """One column per supported sort-value type."""
+
+    __tablename__ = "keyset_typed"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    i: Mapped[int]
+    s: Mapped[str] = mapped_column(sa.String(20))
+    f: Mapped[float]
+    d: Mapped[decimal.Decimal] = mapped_column(sa.Numeric(12, 4))
+    u: Mapped[uuid.UUID]
+    day: Mapped[dt.date]
+    ts: Mapped[dt.datetime]
+    tsz: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    flag: Mapped[bool]
+
+
+Ordering = list[Any]  # ORM attributes and ordered clauses, as order_by() takes them
+ORDERINGS: dict[str, Callable[[], Ordering]] = {
+    "a-asc": lambda: [Item.a],
+    "a-desc": lambda: [Item.a.desc()],
+    "a-asc-b-desc": lambda: [Item.a.asc(), Item.b.desc()],
+    "b-desc-a-asc-c-desc": lambda: [Item.b.desc(), Item.a, Item.c.desc()],
+    "a-nulls-first-b-nulls-last": lambda: [Item.a.nulls_first(), Item.b.desc().nulls_last()],
+    "a-desc-nulls-first-flag": lambda: [Item.a.desc().nulls_first(), Item.flag.asc()],
+    "c-desc-nulls-last-id-asc": lambda: [Item.c.desc().nulls_last(), Item.id.asc()],
+    "id-desc": lambda: [Item.id.desc()],
+    "expression": lambda: [sa.func.coalesce(Item.a, 2).desc(), Item.b],
+    "none": lambda: [],
+}
+
+
+def _rows(count: int) -> list[dict[str, Any]]:
+    # Few distinct values, many duplicates and NULLs in every sort column.
+    base = dt.datetime(2024, 1, 1)
+    return [
+        {
+            "id": n,
+            "a": None if n % 5 == 0 else n % 4,
+            "b": None if n % 7 == 3 else "xyz"[n % 3],
+            "c": None if n % 6 == 1 else base + dt.timedelta(days=n % 3),
+            "flag": None if n % 9 == 2 else n % 2 == 0,
+        }
+        for n in range(1, count + 1)
+    ]
+
+
+@pytest.fixture
+def sessions(database: Database) -> Iterator[sessionmaker[Session]]:
+    engine = database.engine()
+    Base.metadata.create_all(engine)
+    yield sessionmaker(engine, expire_on_commit=False)
+
+
+def _fill(factory: sessionmaker[Session], rows: Sequence[dict[str, Any]]) -> None:
+    with factory.begin() as session:
+        session.execute(sa.delete(Item))
+        if rows:
+            session.execute(sa.insert(Item), list(rows))
+
+
+def _reference(session: Session, ordering: Ordering) -> list[int]:
+    """The plain ordered query, with the primary key appended the way keyset pagination does."""
+    keys = list(ordering)
+    stmt = sa.select(Item.id).order_by(*keys)
+    last_desc = bool(keys) and _is_desc(keys[-1])
+    if not any(_is_id(k) for k in keys):
+        stmt = stmt.order_by(Item.id.desc() if last_desc else Item.id.asc())
+    return list(session.scalars(stmt))
+
+
+def _is_desc(clause: Any) -> bool:
+    while isinstance(clause, sa.UnaryExpression):
+        if clause.modifier is sa.sql.operators.desc_op:
+            return True
+        clause = clause.element
+    return False
+
+
+def _is_id(clause: Any) -> bool:
+    while isinstance(clause, sa.UnaryExpression):
+        clause = clause.element
+    return bool(isinstance(clause, sa.ColumnElement) and clause.compare(Item.__table__.c.id))
+
+
+def _walk(
+    session: Session, stmt: sa.Select[Any], limit: int
+) -> tuple[list[Page[Any]], list[Page[Any]]]:
+    """All pages forward from the first, then all pages backward from the last."""
+    forward = [paginate_keyset(session, stmt, limit=limit, secret=SECRET)]
+    while forward[-1].next_cursor is not None:
+        assert forward[-1].has_next
+        forward.append(
+            paginate_keyset(
+                session, stmt, cursor=forward[-1].next_cursor, limit=limit, secret=SECRET
+            )
+        )
+        assert len(forward) < 1000
+    backward = [forward[-1]]
+    while backward[-1].prev_cursor is not None:
+        assert backward[-1].has_prev
+        backward.append(
+            paginate_keyset(
+                session, stmt, cursor=backward[-1].prev_cursor, limit=limit, secret=SECRET
+            )
+        )
+        assert len(backward) < 1000
+    return forward, backward
+
+
+def _ids(pages: Sequence[Page[Any]]) -> list[int]:
+    return [item.id for page in pages for item in page]
+
+
+@pytest.mark.parametrize("name", sorted(ORDERINGS))
+def test_forward_walk_returns_the_full_ordered_result(
+    sessions: sessionmaker[Session], name: str
+) -> None:
+    _fill(sessions, _rows(47))
+    ordering = ORDERINGS[name]()
+    with sessions() as session:
+        forward, _ = _walk(session, sa.select(Item).order_by(*ordering), limit=5)
+        assert _ids(forward) == _reference(session, ordering)
+
+
+@pytest.mark.parametrize("name", sorted(ORDERINGS))
+def test_backward_walk_from_the_last_page_returns_the_full_ordered_result(
+    sessions: sessionmaker[Session], name: str
+) -> None:
+    _fill(sessions, _rows(47))
+    ordering = ORDERINGS[name]()
+    with sessions() as session:
+        _, backward = _walk(session, sa.select(Item).order_by(*ordering), limit=5)
+        assert _ids(list(reversed(backward))) == _reference(session, ordering)
+
+
+def test_pages_have_the_requested_size_except_the_last(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, _rows(23))
+    with sessions() as session:
+        forward, _ = _walk(session, sa.select(Item).order_by(Item.a), limit=5)
+    assert [len(p) for p in forward] == [5, 5, 5, 5, 3]
+
+
+def test_first_page_has_no_prev_and_last_page_has_no_next(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, _rows(12))
+    with sessions() as session:
+        forward, _ = _walk(session, sa.select(Item).order_by(Item.b), limit=5)
+    assert (forward[0].has_prev, forward[0].prev_cursor) == (False, None)
+    assert (forward[-1].has_next, forward[-1].next_cursor) == (False, None)
+    assert all(p.offset == 0 and p.limit == 5 and p.total is None for p in forward)
+
+
+def test_exact_multiple_of_the_page_size_has_no_phantom_next_page(
+    sessions: sessionmaker[Session],
+) -> None:
+    _fill(sessions, _rows(15))
+    with sessions() as session:
+        forward, _ = _walk(session, sa.select(Item).order_by(Item.a), limit=5)
+    assert [len(p) for p in forward] == [5, 5, 5]
+
+
+def test_empty_table_gives_one_empty_page_without_cursors(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, [])
+    with sessions() as session:
+        page = paginate_keyset(session, sa.select(Item).order_by(Item.a), secret=SECRET)
+    assert (list(page), page.has_next, page.has_prev) == ([], False, False)
+    assert (page.next_cursor, page.prev_cursor) == (None, None)
+
+
+def test_filters_are_kept(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, _rows(40))
+    with sessions() as session:
+        stmt = sa.select(Item).where(Item.flag.is_(True)).order_by(Item.c.desc())
+        forward, _ = _walk(session, stmt, limit=3)
+        expected = list(
+            session.scalars(
+                sa.select(Item.id)
+                .where(Item.flag.is_(True))
+                .order_by(Item.c.desc(), Item.id.desc())
+            )
+        )
+    assert _ids(forward) == expected
+
+
+def test_rows_inserted_or_deleted_between_pages_neither_skip_nor_repeat_survivors(
+    sessions: sessionmaker[Session],
+) -> None:
+    _fill(sessions, _rows(30))
+    ordering: Ordering = [Item.a.desc(), Item.b]
+    stmt = sa.select(Item).order_by(*ordering)
+    seen: list[int] = []
+    inserted = 1000
+    with sessions() as session:
+        page = paginate_keyset(session, stmt, limit=4, secret=SECRET)
+        seen += [item.id for item in page]
+        while page.next_cursor is not None:
+            with sessions.begin() as writer:
+                # Remove one row already seen, one not yet seen, and the boundary row itself;
+                # add rows on both sides of the boundary (with NULLs and duplicate keys).
+                unseen = writer.scalars(
+                    sa.select(Item.id).where(Item.id.not_in(seen)).order_by(Item.id)
+                ).first()
+                doomed = {seen[0], seen[-1], unseen or -1}
+                writer.execute(sa.delete(Item).where(Item.id.in_(doomed)))
+                for value in (None, 0, 3):
+                    inserted += 1
+                    writer.add(Item(id=inserted, a=value, b="y"))
+            session.expire_all()
+            page = paginate_keyset(session, stmt, cursor=page.next_cursor, limit=4, secret=SECRET)
+            seen += [item.id for item in page]
+        assert len(seen) == len(set(seen)), "a row was repeated"
+        survivors = [i for i in _reference(session, ordering) if i <= 30]
+    assert [i for i in seen if i in survivors] == survivors, "a surviving row was skipped"
+
+
+def test_deleting_every_row_after_the_boundary_gives_an_empty_page_that_can_go_back(
+    sessions: sessionmaker[Session],
+) -> None:
+    _fill(sessions, _rows(10))
+    stmt = sa.select(Item).order_by(Item.id)
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=5, secret=SECRET)
+        with sessions.begin() as writer:
+            writer.execute(sa.delete(Item).where(Item.id >= 5))
+        empty = paginate_keyset(session, stmt, cursor=first.next_cursor, limit=5, secret=SECRET)
+        assert (list(empty), empty.has_next, empty.next_cursor) == ([], False, None)
+        back = paginate_keyset(session, stmt, cursor=empty.prev_cursor, limit=5, secret=SECRET)
+    assert [item.id for item in back] == [1, 2, 3, 4]
+
+
+def test_limit_below_one_is_an_invalid_pagination_error_on_limit(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session, pytest.raises(InvalidPaginationError) as info:
+        paginate_keyset(session, sa.select(Item), limit=0, secret=SECRET)
+    assert info.value.path == "limit"
+
+
+def test_statement_with_offset_is_refused(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, pytest.raises(ChassisError, match="OFFSET"):
+        paginate_keyset(session, sa.select(Item).order_by(Item.a).offset(3), secret=SECRET)
+
+
+def test_text_order_by_is_refused_with_a_clear_error(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, pytest.raises(ChassisError, match="column expressions"):
+        paginate_keyset(session, sa.select(Item).order_by(sa.text("a")), secret=SECRET)
+
+
+def test_non_total_ordering_without_primary_key_is_refused(
+    sessions: sessionmaker[Session],
+) -> None:
+    lowered = sa.func.lower(Item.__table__.c.b)
+    stmt = sa.select(lowered).order_by(lowered)
+    with sessions() as session, pytest.raises(ChassisError, match="total ordering"):
+        paginate_keyset(session, stmt, secret=SECRET)
+
+
+def test_core_table_statement_yields_rows_as_tuples(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, _rows(7))
+    table = Item.__table__
+    stmt: sa.Select[Any] = (
+        sa.select(table.c.id, table.c.a).where(table.c.a.is_not(None)).order_by(table.c.a.desc())
+    )
+    with sessions() as session:
+        page = paginate_keyset(session, stmt, limit=3, secret=SECRET)
+        second = paginate_keyset(session, stmt, cursor=page.next_cursor, limit=3, secret=SECRET)
+    # The primary key is appended in the last key's direction: ties on a go by id descending.
+    assert [row for row in page] == [(7, 3), (3, 3), (6, 2)]
+    assert [row[0] for row in second] == [2, 1, 4]
+
+
+# ---- bad cursors -------------------------------------------------------------------------
+
+
+def _bad_cursor(kind: str, session: Session) -> str:
+    stmt = sa.select(Item).order_by(Item.a, Item.b)
+    good = paginate_keyset(session, stmt, limit=2, secret=SECRET).next_cursor
+    assert good is not None
+    fingerprint = _fingerprint(session, stmt)
+    cases = {
+        "malformed": "%%%not-base64%%%",
+        "truncated": good[:-3],
+        "tampered": good[:-2] + ("A" if good[-2] != "A" else "B") + good[-1],
+        "other-secret": paginate_keyset(session, stmt, limit=2, secret=b"other").next_cursor,
+        "foreign-ordering": paginate_keyset(
+            session, sa.select(Item).order_by(Item.b, Item.a), limit=2, secret=SECRET
+        ).next_cursor,
+        "same-columns-other-direction": paginate_keyset(
+            session, sa.select(Item).order_by(Item.a.desc(), Item.b), limit=2, secret=SECRET
+        ).next_cursor,
+        "huge": good * 200,
+        "wrong-type": encode_cursor(CursorPayload(fingerprint, "after", ("1", "x", 1)), SECRET),
+        "wrong-type-int-for-str": encode_cursor(
+            CursorPayload(fingerprint, "after", (1, 2, 1)), SECRET
+        ),
+        "null-primary-key": encode_cursor(
+            CursorPayload(fingerprint, "after", (1, "x", None)), SECRET
+        ),
+        "too-few-values": encode_cursor(CursorPayload(fingerprint, "after", (1, "x")), SECRET),
+        "too-many-values": encode_cursor(
+            CursorPayload(fingerprint, "after", (1, "x", 1, 1)), SECRET
+        ),
+    }
+    cursor = cases[kind]
+    assert cursor is not None
+    return cursor
+
+
+def _fingerprint(session: Session, stmt: sa.Select[Any]) -> str:
+    # Crafting a correctly signed cursor with wrong content needs the ordering's fingerprint.
+    return keyset._ordering(stmt, session.get_bind().dialect.name).fingerprint
+
+
+BAD_CURSOR_KINDS = [
+    "malformed",
+    "truncated",
+    "tampered",
+    "other-secret",
+    "foreign-ordering",
+    "same-columns-other-direction",
+    "huge",
+    "wrong-type",
+    "wrong-type-int-for-str",
+    "null-primary-key",
+    "too-few-values",
+    "too-many-values",
+]
+
+
+@pytest.mark.parametrize("kind", BAD_CURSOR_KINDS)
+def test_bad_cursor_raises_invalid_cursor_error_and_runs_no_query(
+    sessions: sessionmaker[Session], kind: str
+) -> None:
+    _fill(sessions, _rows(6))
+    with sessions() as session:
+        cursor = _bad_cursor(kind, session)
+        statements: list[str] = []
+        engine = session.get_bind()
+        sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        with pytest.raises(InvalidCursorError) as info:
+            paginate_keyset(
+                session, sa.select(Item).order_by(Item.a, Item.b), cursor=cursor, secret=SECRET
+            )
+    assert info.value.path == "cursor"
+    assert statements == []
+
+
+# ---- value types ---------------------------------------------------------------------------
+
+TYPED_COLUMNS = ["i", "s", "f", "d", "u", "day", "ts", "tsz", "flag"]
+
+
+def _typed_rows() -> list[Typed]:
+    base = dt.datetime(2023, 12, 31, 23, 59, 59, 999998)
+    zone = dt.timezone(dt.timedelta(hours=2))
+    return [
+        Typed(
+            id=n,
+            i=n % 3 - 1,
+            s=["b", "a", "c"][n % 3],
+            f=[0.1, -2.5, 1e-9][n % 3],
+            d=decimal.Decimal(["1.0001", "-3.5", "0"][n % 3]),
+            u=uuid.UUID(int=(n % 3) * 2**100),
+            day=dt.date(2024, 2, 28) + dt.timedelta(days=n % 3),
+            ts=base + dt.timedelta(microseconds=n % 3),
+            tsz=dt.datetime(2024, 1, 1, 12, n % 3, tzinfo=zone),
+            flag=n % 3 == 0,
+        )
+        for n in range(1, 11)
+    ]
+
+
+@pytest.mark.parametrize("column", TYPED_COLUMNS)
+def test_each_value_type_round_trips_through_the_cursor(database: Database, column: str) -> None:
+    engine = database.engine()
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all(_typed_rows())
+        session.commit()
+        key = getattr(Typed, column)
+        stmt = sa.select(Typed).order_by(key.desc())
+        seen: list[int] = []
+        page = paginate_keyset(session, stmt, limit=2, secret=SECRET)
+        seen += [t.id for t in page]
+        while page.next_cursor:
+            page = paginate_keyset(session, stmt, cursor=page.next_cursor, limit=2, secret=SECRET)
+            seen += [t.id for t in page]
+        expected = list(session.scalars(sa.select(Typed.id).order_by(key.desc(), Typed.id.desc())))
+    assert seen == expected
+
+
+# ---- async -------------------------------------------------------------------------------
+
+
+def test_async_session_walks_forward_and_backward(
+    sessions: sessionmaker[Session], database: Database
+) -> None:
+
+    _fill(sessions, _rows(17))
+    ordering: Ordering = [Item.b.desc(), Item.a.nulls_first()]
+    with sessions() as session:
+        expected = _reference(session, ordering)
+    stmt = sa.select(Item).order_by(*ordering)
+
+    async def walk() -> tuple[list[int], list[int]]:
+        engine = database.async_engine()
+        try:
+            async with AsyncSession(engine) as session:
+                page = await paginate_keyset_async(session, stmt, limit=4, secret=SECRET)
+                forward = [item.id for item in page]
+                while page.next_cursor:
+                    page = await paginate_keyset_async(
+                        session, stmt, cursor=page.next_cursor, limit=4, secret=SECRET
+                    )
+                    forward += [item.id for item in page]
+                backward = [item.id for item in reversed(page)]
+                while page.prev_cursor:
+                    page = await paginate_keyset_async(
+                        session, stmt, cursor=page.prev_cursor, limit=4, secret=SECRET
+                    )
+                    backward += [item.id for item in reversed(page)]
+                return forward, backward[::-1]
+        finally:
+            await engine.dispose()
+
+    forward, backward = asyncio.run(walk())
+    assert forward == expected
+    assert backward == expected
+
+
+def test_async_bad_cursor_raises_invalid_cursor_error(database: Database) -> None:
+
+    async def run() -> None:
+        engine = database.async_engine()
+        try:
+            async with AsyncSession(engine) as session:
+                await paginate_keyset_async(
+                    session, sa.select(Item).order_by(Item.a), cursor="garbage!", secret=SECRET
+                )
+        finally:
+            await engine.dispose()
+
+    with pytest.raises(InvalidCursorError):
+        asyncio.run(run())
+
+
+# ---- property-based ------------------------------------------------------------------------
+
+_COLUMNS = ["a", "b", "c", "flag"]
+_row_strategy = st.fixed_dictionaries(
+    {
+        "a": st.none() | st.integers(-2, 2),
+        "b": st.none() | st.sampled_from(["", "a", "B", "b", "a b"]),
+        "c": st.none() | st.sampled_from([dt.datetime(2024, 1, d) for d in (1, 2, 3)]),
+        "flag": st.none() | st.booleans(),
+    }
+)
+_key_strategy = st.tuples(
+    st.sampled_from(_COLUMNS), st.booleans(), st.sampled_from([None, "first", "last"])
+)
+
+
+def _clause(column: str, descending: bool, nulls: str | None) -> Any:
+    clause = getattr(Item, column)
+    clause = clause.desc() if descending else clause.asc()
+    if nulls == "first":
+        clause = clause.nulls_first()
+    elif nulls == "last":
+        clause = clause.nulls_last()
+    return clause
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(_row_strategy, max_size=25),
+    keys=st.lists(_key_strategy, max_size=3, unique_by=lambda k: k[0]),
+    limit=st.integers(1, 6),
+)
+def test_random_tables_and_orderings_walk_like_the_plain_ordered_query(
+    sessions: sessionmaker[Session],
+    rows: list[dict[str, Any]],
+    keys: list[tuple[str, bool, str | None]],
+    limit: int,
+) -> None:
+    _fill(sessions, [{"id": n, **row} for n, row in enumerate(rows, 1)])
+    ordering: Ordering = [_clause(*key) for key in keys]
+    with sessions() as session:
+        forward, backward = _walk(session, sa.select(Item).order_by(*ordering), limit=limit)
+        expected = _reference(session, ordering)
+    assert _ids(forward) == expected
+    assert _ids(list(reversed(backward))) == expected
