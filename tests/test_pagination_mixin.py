@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
@@ -324,6 +325,20 @@ def test_a_non_ascii_path_gives_uri_links_in_body_and_header(
     assert response.headers["Link"] == f'<{url}>; rel="next"'
 
 
+@pytest.mark.parametrize("host", ["a>b", 'a"b', "a b", "a<b>,c"])
+def test_a_hostile_host_header_cannot_break_the_link_header(
+    make_app: AppFactory, database: Database, host: str
+) -> None:
+    with products_client(make_app, database) as (client, _):
+        response = client.get("/products?offset=25", environ_overrides={"HTTP_HOST": host})
+    assert response.status_code == 200
+    links = re.fullmatch(
+        r'<([^<>"\s]*)>; rel="next", <([^<>"\s]*)>; rel="prev"', response.headers["Link"]
+    )
+    assert links is not None, response.headers["Link"]
+    assert list(links.groups()) == list(_links(response))
+
+
 # -- bad input ------------------------------------------------------------------------------
 
 BAD_OFFSETS = [
@@ -516,6 +531,26 @@ def test_a_select_without_any_session_raises_a_clear_error(make_app: AppFactory)
         resource._before_method()
         with pytest.raises(MissingSessionError, match=r"session=.*init_app\(app, db\)"):
             resource.get_paginated_query_result(sa.select(Product))
+
+
+def test_a_legacy_query_runs_on_the_session_given(make_app: AppFactory, database: Database) -> None:
+    engine = database.engine()
+    seed(engine)
+    app = make_app()
+
+    class Products(ApiPaginatedMixin, ApiResource):
+        pagination_with_total = True
+
+        def get(self) -> Any:
+            with Session() as unbound, Session(engine) as session:
+                # The query's own session has no engine: only the given one can run it.
+                query = unbound.query(Product).order_by(Product.id)
+                return _serialize(self.get_paginated_query_result(query, session))
+
+    ChassisApi(app).add_resource(Products, "/products")
+    response = app.test_client().get("/products?offset=100")
+    assert _ids(response) == list(range(101, ROWS + 1))
+    assert response.get_json()["meta"]["pagination"]["total"] == ROWS
 
 
 def test_a_method_that_does_not_paginate_gets_no_pagination_meta(

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, overload
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import request
 from sqlalchemy.orm import Query, Session, scoped_session
@@ -53,6 +53,10 @@ T = TypeVar("T")
 _SUPPORTED_MODES: frozenset[str] = frozenset({"offset"})
 # ASCII digits only: str.isdigit() and int() also take "²", "٣", "+5", " 5", "1_0".
 _DIGITS = re.compile(r"[0-9]+")
+# What may stay as is in a URI (RFC 3986 reserved characters and "%"); anything else left in the
+# base URL (Werkzeug 2.3 passes a Host header such as "a>b" through) is percent-encoded, so a
+# link can never break out of its <...> in the Link header.
+_URI_SAFE = ":/?#[]@!$&'()*+,;=%"
 
 
 class MissingSessionError(ChassisError, RuntimeError):
@@ -291,4 +295,5 @@ class ApiPaginatedMixin(_MixinBase):
         """
         replaced = {name for name, _ in params}
         kept = [(k, v) for k, v in request.args.items(multi=True) if k not in replaced]
-        return f"{iri_to_uri(request.base_url)}?{urlencode([*kept, *params])}"
+        base = quote(iri_to_uri(request.base_url), safe=_URI_SAFE)
+        return f"{base}?{urlencode([*kept, *params])}"
