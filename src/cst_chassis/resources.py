@@ -7,6 +7,7 @@ Success: ``{"meta": {"operation_id"}, "data"}``; errors: ``{"meta", "errors": [.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -31,6 +32,8 @@ from cst_chassis.pagination_mixin import ApiPaginatedMixin
 __all__ = ["ApiPaginatedMixin", "ApiResource", "ChassisApi", "ResponseHeaders"]
 
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
+
+logger = logging.getLogger("cst_chassis")
 
 # What a resource may return as headers: flask-restful passes them on to ``make_response``.
 ResponseHeaders = Mapping[str, str] | list[tuple[str, str]]
@@ -98,7 +101,10 @@ class ApiResource(Resource):
             if exc.response is not None:
                 return exc.get_response()
             return http_error_parts(exc)
-        except AsyncBridgeTimeout:
+        except AsyncBridgeTimeout as exc:
+            # Logged, or the 504 leaves no line with its operation id in the service's log.
+            rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+            logger.warning("Timed out on %s %s: %s", request.method, rule, exc)
             return error_envelope([{"message": "The request took too long"}]), 504
         except Exception as exc:  # the envelope's promise: no traceback reaches the client
             return internal_error_parts(exc)
