@@ -102,8 +102,16 @@ def test_nan_round_trips() -> None:
 )
 def test_random_values_round_trip_exactly(values: list[CursorValue]) -> None:
     back = _roundtrip(*values)
-    assert back == tuple(values)
+    assert [_comparable(v) for v in back] == [_comparable(v) for v in values]
     assert [type(v) for v in back] == [type(v) for v in values]
+
+
+def _comparable(value: CursorValue) -> object:
+    # An aware datetime comes back with a fixed offset instead of its zone: same wall time and
+    # same offset, hence the same instant (== between zones is False around DST folds).
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return (value.replace(tzinfo=None), value.utcoffset())
+    return value
 
 
 def test_cursor_is_url_safe_text() -> None:
@@ -188,3 +196,10 @@ def test_error_message_does_not_echo_the_cursor() -> None:
     with pytest.raises(InvalidCursorError) as info:
         decode_cursor(hostile, SECRET, ordering=ORDERING)
     assert "script" not in str(info.value)
+
+
+def test_cursor_can_be_vetted_without_knowing_its_ordering() -> None:
+    token = encode_cursor(CursorPayload("some-ordering", "after", (1,)), SECRET)
+    assert decode_cursor(token, SECRET, ordering=None).ordering == "some-ordering"
+    with pytest.raises(InvalidCursorError):
+        decode_cursor(token[:-1], SECRET, ordering=None)

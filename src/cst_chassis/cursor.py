@@ -18,6 +18,7 @@ import base64
 import binascii
 import datetime as dt
 import decimal
+import functools
 import hashlib
 import hmac
 import json
@@ -88,9 +89,14 @@ def _b64decode(text: str) -> bytes:
     return raw
 
 
+@functools.lru_cache(maxsize=8)
+def _derived_key(secret: bytes) -> bytes:
+    # A key of its own, so the app's SECRET_KEY never signs anything but what Flask signs.
+    return hmac.new(secret, _KEY_CONTEXT, hashlib.sha256).digest()
+
+
 def _mac(secret: bytes, message: bytes) -> bytes:
-    key = hmac.new(secret, _KEY_CONTEXT, hashlib.sha256).digest()
-    return hmac.new(key, message, hashlib.sha256).digest()[:_MAC_BYTES]
+    return hmac.digest(_derived_key(secret), message, "sha256")[:_MAC_BYTES]
 
 
 def _check_secret(secret: bytes) -> None:
@@ -187,12 +193,13 @@ def encode_cursor(payload: CursorPayload, secret: bytes) -> str:
     return _b64encode(_VERSION + _mac(secret, message) + body)
 
 
-def decode_cursor(cursor: str, secret: bytes, *, ordering: str) -> CursorPayload:
+def decode_cursor(cursor: str, secret: bytes, *, ordering: str | None) -> CursorPayload:
     """Verify and decode a cursor made by :func:`encode_cursor` for ``ordering``.
 
     Raises :class:`~cst_chassis.errors.InvalidCursorError` (``path == "cursor"``) when the
     cursor is too long, not base64, signed with another secret, edited, made for another
-    ordering, or carries malformed values.
+    ordering, or carries malformed values. ``ordering=None`` skips the ordering check (to vet
+    a cursor before the statement it belongs to is known).
     """
     _check_secret(secret)
     if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_LENGTH:
@@ -214,7 +221,7 @@ def decode_cursor(cursor: str, secret: bytes, *, ordering: str) -> CursorPayload
         and isinstance(data.get("k"), list)
     ):
         raise InvalidCursorError("The cursor's content is malformed")
-    if data["o"] != ordering:
+    if ordering is not None and data["o"] != ordering:
         raise InvalidCursorError("The cursor belongs to another ordering")
     values = tuple(_decode_value(item) for item in data["k"])
-    return CursorPayload(ordering=ordering, direction=_DIRECTIONS[data["d"]], values=values)
+    return CursorPayload(ordering=data["o"], direction=_DIRECTIONS[data["d"]], values=values)

@@ -27,6 +27,7 @@ import base64
 import datetime as dt
 import decimal
 import enum
+import functools
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -133,65 +134,78 @@ def _unwrap(clause: Any) -> tuple[Any, bool, bool | None]:
             return element, descending, nulls_last
 
 
+@dataclass(frozen=True, slots=True)
 class _Entity:
-    """The first selected entity or table: its primary key and unique NOT NULL column sets."""
+    """The first selected entity or table: its tables, primary key and unique NOT NULL keys."""
 
-    def __init__(self, stmt: Select[Any]) -> None:
-        self.tables: set[Any] = set()
-        self.primary_key: list[sa.ColumnElement[Any]] = []
-        self.unique_sets: list[list[sa.ColumnElement[Any]]] = []
-        descriptions = stmt.column_descriptions
-        if not descriptions:
-            return
-        entity = descriptions[0].get("entity")
-        if entity is not None:
-            insp = sa.inspect(entity)
-            mapper = insp.mapper
-            self.tables = set(mapper.tables) if insp.is_mapper else {insp.selectable}
-
-            def translate(column: Any) -> sa.ColumnElement[Any] | None:
-                try:
-                    prop = mapper.get_property_by_column(column)
-                except UnmappedColumnError:
-                    return None
-                attribute = getattr(entity, prop.key, None)
-                clause = getattr(attribute, "__clause_element__", None)
-                return clause() if clause is not None else None
-
-            table = mapper.local_table
-            pk_columns: Sequence[Any] = mapper.primary_key
-        else:
-            expr = descriptions[0].get("expr")
-            table = getattr(expr, "table", None)
-            if not isinstance(table, sa.Table):
-                return
-            self.tables = {table}
-
-            def translate(column: Any) -> sa.ColumnElement[Any] | None:
-                return column  # type: ignore[no-any-return]  # a Core Column is its own clause
-
-            pk_columns = list(table.primary_key.columns)
-        self.primary_key = [c for c in map(translate, pk_columns) if c is not None]
-        if len(self.primary_key) != len(pk_columns):
-            self.primary_key = []
-        if not isinstance(table, sa.Table):
-            return
-        candidates = [
-            list(c.columns) for c in table.constraints if isinstance(c, sa.UniqueConstraint)
-        ]
-        candidates += [list(i.columns) for i in table.indexes if i.unique]
-        for columns in candidates:
-            if columns and all(not c.nullable for c in columns):
-                translated = [translate(c) for c in columns]
-                if all(t is not None for t in translated):
-                    self.unique_sets.append([t for t in translated if t is not None])
+    tables: frozenset[Any] = frozenset()
+    primary_key: tuple[sa.ColumnElement[Any], ...] = ()
+    unique_keys: tuple[frozenset[Any], ...] = ()
 
 
-def _contains(exprs: Sequence[sa.ColumnElement[Any]], wanted: sa.ColumnElement[Any]) -> bool:
-    return any(e.compare(wanted) for e in exprs)
+def _entity(stmt: Select[Any]) -> _Entity:
+    descriptions = stmt.column_descriptions
+    if not descriptions:
+        return _Entity()
+    entity = descriptions[0].get("entity")
+    if entity is not None:
+        return _entity_info(entity)
+    table = getattr(descriptions[0].get("expr"), "table", None)
+    return _entity_info(table) if isinstance(table, sa.Table) else _Entity()
 
 
-def _describe(expr: sa.ColumnElement[Any]) -> str:
+@functools.lru_cache(maxsize=256)
+def _entity_info(entity: Any) -> _Entity:
+    # Cached: mapped classes and tables live as long as the process; aliases made per request
+    # only cost a cache slot.
+    if isinstance(entity, sa.Table):
+        table = entity
+        tables = frozenset({table})
+        pk_columns: Sequence[Any] = list(table.primary_key.columns)
+
+        def translate(column: Any) -> sa.ColumnElement[Any] | None:
+            return column  # type: ignore[no-any-return]  # a Core Column is its own clause
+
+    else:
+        insp = sa.inspect(entity)
+        mapper = insp.mapper
+        table = mapper.local_table
+        tables = frozenset(mapper.tables if insp.is_mapper else {insp.selectable})
+        pk_columns = mapper.primary_key
+
+        def translate(column: Any) -> sa.ColumnElement[Any] | None:
+            # The entity's own attribute, so an aliased entity gets its alias's column.
+            try:
+                prop = mapper.get_property_by_column(column)
+            except UnmappedColumnError:
+                return None
+            clause = getattr(getattr(entity, prop.key, None), "__clause_element__", None)
+            return clause() if clause is not None else None
+
+    primary_key = tuple(c for c in map(translate, pk_columns) if c is not None)
+    if len(primary_key) != len(pk_columns):
+        primary_key = ()
+    candidates = [list(c.columns) for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
+    candidates += [list(i.columns) for i in table.indexes if i.unique]
+    unique_keys = []
+    for columns in candidates:
+        if columns and all(not c.nullable for c in columns):
+            translated = [translate(c) for c in columns]
+            if all(t is not None for t in translated):
+                unique_keys.append(frozenset(_identity(t) for t in translated))
+    return _Entity(tables, primary_key, tuple(unique_keys))
+
+
+def _identity(expr: Any) -> Any:
+    # ORM attributes give annotated copies of a column; the plain column identifies it.
+    return expr._deannotate() if isinstance(expr, sa.ColumnClause) else expr
+
+
+def _describe(expr: Any) -> str:
+    # Stable across processes (cursors outlive deploys): names, never object ids.
+    table = getattr(expr, "table", None)
+    if isinstance(expr, sa.ColumnClause) and isinstance(getattr(table, "name", None), str):
+        return f"{table.name}.{expr.name}"  # type: ignore[union-attr]  # checked just above
     try:
         return str(expr.compile(compile_kwargs={"literal_binds": True}))
     except Exception:  # literal rendering is best effort (some types cannot be rendered)
@@ -221,14 +235,14 @@ def _ordering(stmt: Select[Any], dialect: str) -> _Ordering:
             "paginate_keyset sets LIMIT itself and cannot honour OFFSET: "
             "remove .limit()/.offset() from the statement"
         )
-    entity = _Entity(stmt)
+    entity = _entity(stmt)
     keys = [_make_key(*_unwrap(clause), entity, dialect) for clause in stmt._order_by_clauses]
-    exprs = [k.expr for k in keys]
-    total = any(all(_contains(exprs, c) for c in cols) for cols in entity.unique_sets)
+    present = {_identity(k.expr) for k in keys}
+    total = any(unique <= present for unique in entity.unique_keys)
     if entity.primary_key and not total:
         descending = keys[-1].descending if keys else False
         for column in entity.primary_key:
-            if not _contains(exprs, column):
+            if _identity(column) not in present:
                 keys.append(_make_key(column, descending, None, entity, dialect))
     elif not total:
         raise ChassisError(
