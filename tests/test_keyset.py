@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import enum
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -55,6 +56,19 @@ class Typed(Base):
     ts: Mapped[dt.datetime]
     tsz: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
     flag: Mapped[bool]
+
+
+class Color(enum.Enum):
+    RED = "r"
+    GREEN = "g"
+    BLUE = "b"
+
+
+class Painted(Base):
+    __tablename__ = "keyset_painted"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    color: Mapped[Color]
 
 
 Ordering = list[Any]  # ORM attributes and ordered clauses, as order_by() takes them
@@ -429,6 +443,23 @@ def test_each_value_type_round_trips_through_the_cursor(database: Database, colu
             seen += [t.id for t in page]
         expected = list(session.scalars(sa.select(Typed.id).order_by(key.desc(), Typed.id.desc())))
     assert seen == expected
+
+
+def test_enum_sort_column_round_trips_by_member_name(database: Database) -> None:
+    engine = database.engine()
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all(Painted(id=n, color=list(Color)[n % 3]) for n in range(1, 10))
+        session.commit()
+        stmt = sa.select(Painted).order_by(Painted.color.desc())
+        seen: list[int] = []
+        page = paginate_keyset(session, stmt, limit=2, secret=SECRET)
+        seen += [p.id for p in page]
+        while page.next_cursor:
+            page = paginate_keyset(session, stmt, cursor=page.next_cursor, limit=2, secret=SECRET)
+            seen += [p.id for p in page]
+        reference = sa.select(Painted.id).order_by(Painted.color.desc(), Painted.id.desc())
+        assert seen == list(session.scalars(reference))
 
 
 # ---- async -------------------------------------------------------------------------------

@@ -40,13 +40,16 @@ from sqlalchemy.sql import elements, operators
 
 from cst_chassis.cursor import CursorPayload, CursorValue, Direction, decode_cursor, encode_cursor
 from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
-from cst_chassis.pagination import Page
 
 if TYPE_CHECKING:
     from sqlalchemy import Select
     from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
     from sqlalchemy.orm import Session, scoped_session
+
+    # Imported where first needed at run time: cst_chassis.pagination may re-export this
+    # module's functions, and importing it here at load time would then make a cycle.
+    from cst_chassis.pagination import Page
 
 __all__ = ["DEFAULT_KEYSET_LIMIT", "paginate_keyset", "paginate_keyset_async"]
 
@@ -419,6 +422,8 @@ def _page(plan: _Plan, rows: Sequence[Row[Any]]) -> Page[Any]:
             next_cursor = cursor("after" if inclusive else "at_or_after", None)
         else:
             prev_cursor = cursor("before" if inclusive else "at_or_before", None)
+    from cst_chassis.pagination import Page
+
     return Page(
         items=tuple(items),
         offset=0,
