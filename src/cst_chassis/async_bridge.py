@@ -8,14 +8,17 @@ connections belong to a loop that is gone. The chassis installs :func:`async_to_
 Semantics (see the README's "Async views"):
 
 - Context: the coroutine runs in a copy of the caller's context (operation id, Flask's request and
-  app context); context variables it changes are copied back to the caller afterwards.
-- Exceptions propagate unchanged (same object, same traceback).
-- Tasks the coroutine spawns and leaves running are cancelled when it returns, as with Flask's own
-  bridge; :func:`spawn_background` starts a task that may outlive the request.
+  app context); context variables it changes are copied back to the caller afterwards, as asgiref
+  does. Tasks it spawns and ``asyncio.to_thread`` workers inherit that context.
+- Exceptions propagate unchanged (same object, same type, the coroutine's frames in the traceback).
+- Tasks the coroutine spawns and leaves running are cancelled (and awaited) when it returns, as
+  with Flask's own bridge; :func:`spawn_background` starts a task that may outlive the request.
 - Timeout: a call waits at most ``timeout`` seconds, then cancels the coroutine and raises
   :class:`~cst_chassis.errors.AsyncBridgeTimeout`. A *blocking* call inside a coroutine stalls the
   whole loop; run it with ``asyncio.to_thread``. The timeout bounds how long other requests wait.
-- Fork: a child process starts its own loop on first use (the pid is checked).
+- Fork: a child process starts its own loop on first use (the pid is checked). What the child
+  inherited from the parent's loop is never touched again, and async engines registered with
+  :func:`on_shutdown` get a fresh connection pool in the child.
 - Exit: an ``atexit`` hook runs the registered shutdown coroutines (e.g. ``AsyncEngine.dispose``),
   cancels what is left and closes the loop.
 """
@@ -24,14 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import contextvars
 import functools
+import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cst_chassis.errors import AsyncBridgeError, AsyncBridgeTimeout
 
@@ -46,6 +51,11 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
+logger = logging.getLogger("cst_chassis.async_bridge")
+
+# How long the exit hook waits for the shutdown coroutines, then for the loop thread to stop.
+_SHUTDOWN_TIMEOUT = 5.0
+
 # The set that collects tasks spawned on behalf of one bridged call (None outside such a call).
 _spawned: contextvars.ContextVar[set[asyncio.Task[Any]] | None] = contextvars.ContextVar(
     "cst_chassis_spawned", default=None
@@ -58,12 +68,19 @@ class _LoopThread:
     pid: int
     loop: asyncio.AbstractEventLoop
     thread: threading.Thread
+    ident: int
 
 
 _current: _LoopThread | None = None
+# The pid whose loop was shut down at exit: a late call there fails instead of starting a new loop.
+_shut_down_pid: int | None = None
 _start_lock = threading.Lock()
 _shutdown_callbacks: list[Callable[[], Awaitable[object]]] = []
+# Async engines whose dispose() was registered: a forked child gives them a fresh pool.
+_engines: list[AsyncEngine] = []
 _background: set[asyncio.Task[Any]] = set()
+# What a forked child inherited from the parent's loop; kept alive so nothing in it is finalised.
+_inherited: list[object] = []
 
 
 def _task_factory(
@@ -81,35 +98,59 @@ def _task_factory(
 
 
 def get_loop() -> asyncio.AbstractEventLoop:
-    """Return this process's chassis event loop, starting its thread on first use."""
-    global _current
+    """Return this process's chassis event loop, starting its thread on first use.
+
+    Raises :class:`~cst_chassis.errors.AsyncBridgeError` once the loop was shut down at exit.
+    """
     current = _current
-    if current is not None and current.pid == os.getpid():
-        return current.loop
-    with _start_lock:
-        current = _current
-        if current is None or current.pid != os.getpid():
-            loop = asyncio.new_event_loop()
-            loop.set_task_factory(_task_factory)  # type: ignore[arg-type]  # keyword-only context is what asyncio passes
-            thread = threading.Thread(
-                target=_run_loop, args=(loop,), name="cst-chassis-event-loop", daemon=True
-            )
-            thread.start()
-            current = _current = _LoopThread(os.getpid(), loop, thread)
+    if current is None or current.pid != os.getpid():
+        current = _start_loop()
     return current.loop
 
 
-def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+def _start_loop() -> _LoopThread:
+    global _current
+    with _start_lock:
+        current = _current
+        pid = os.getpid()
+        if current is not None and current.pid == pid:
+            return current
+        if _shut_down_pid == pid:
+            raise AsyncBridgeError(
+                "the chassis event loop was shut down at interpreter exit; "
+                "run coroutines before the exit hooks"
+            )
+        loop = asyncio.new_event_loop()
+        loop.set_task_factory(_task_factory)  # type: ignore[arg-type]  # keyword-only context is what asyncio passes
+        ready = threading.Event()
+        thread = threading.Thread(
+            target=_run_loop, args=(loop, ready), name="cst-chassis-event-loop", daemon=True
+        )
+        thread.start()
+        ready.wait()
+        assert thread.ident is not None  # set once the thread has started
+        current = _current = _LoopThread(pid, loop, thread, thread.ident)
+        return current
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
     asyncio.set_event_loop(loop)
+    loop.call_soon(ready.set)
     loop.run_forever()
 
 
 class _Call:
     """One coroutine handed to the loop, and what the caller waits on."""
 
-    __slots__ = ("done", "error", "result", "task")
+    __slots__ = ("args", "context", "done", "error", "func", "kwargs", "result", "task")
 
-    def __init__(self) -> None:
+    def __init__(
+        self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+        self.context = contextvars.copy_context()
         self.done = threading.Lock()
         self.done.acquire()
         self.result: Any = None
@@ -117,22 +158,35 @@ class _Call:
         self.task: asyncio.Task[None] | None = None
 
 
-async def _run_call(call: _Call, awaitable: Callable[[], Awaitable[Any]]) -> None:
+def _start_call(call: _Call, loop: asyncio.AbstractEventLoop) -> None:
+    # asyncio.Task directly, not loop.create_task: the call itself is not "spawned" by anyone.
+    call.task = asyncio.Task(_run_call(call), loop=loop, context=call.context)
+
+
+async def _run_call(call: _Call) -> None:
     spawned: set[asyncio.Task[Any]] = set()
     token = _spawned.set(spawned)
     try:
-        call.result = await awaitable()
-    except BaseException as exc:  # handed to the caller, which re-raises it
-        call.error = exc
-    finally:
+        try:
+            call.result = await call.func(*call.args, **call.kwargs)
+        except BaseException as exc:  # handed to the caller, which re-raises it
+            call.error = exc
         leftovers = [task for task in spawned if not task.done()]
-        for task in leftovers:
-            task.cancel()
         if leftovers:
-            await asyncio.gather(*leftovers, return_exceptions=True)
+            await _cancel_leftovers(leftovers)
+    finally:
         _spawned.reset(token)
         # Wake the caller from inside the coroutine: a done-callback would cost another loop turn.
         call.done.release()
+
+
+async def _cancel_leftovers(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for task, result in zip(tasks, results, strict=True):
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            logger.error("Task %r failed while being cancelled", task.get_name(), exc_info=result)
 
 
 def run_coroutine(
@@ -140,45 +194,47 @@ def run_coroutine(
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> R:
-    """Run ``func(*args, **kwargs)`` on the chassis loop and wait for it (no timeout)."""
-    return _run(func, args, kwargs, None)
+    """Run ``func(*args, **kwargs)`` on the chassis loop from sync code and wait (no timeout).
+
+    For start-up work and scripts (``run_coroutine(engine.dispose)``). Raises what the coroutine
+    raises, and :class:`~cst_chassis.errors.AsyncBridgeError` when called from the loop itself.
+    """
+    return _run(func, args, kwargs, -1)
 
 
 def _run(
     func: Callable[..., Awaitable[R]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    timeout: float | None,
+    timeout: float,
 ) -> R:
-    loop = get_loop()
     current = _current
-    if current is not None and threading.current_thread() is current.thread:
+    if current is None or current.pid != os.getpid():
+        current = _start_loop()
+    if threading.get_ident() == current.ident:
         raise AsyncBridgeError(
-            "a sync wrapper of an async function was called from the chassis event loop; "
-            "await the coroutine directly instead"
+            "a sync wrapper of an async function was called from the chassis event loop, "
+            "which would wait for itself forever; await the coroutine directly instead"
         )
-    context = contextvars.copy_context()
-    call = _Call()
-
-    def start() -> None:
-        call.task = loop.create_task(
-            _run_call(call, functools.partial(func, *args, **kwargs)), context=context
-        )
-
-    loop.call_soon_threadsafe(start)
-    if not call.done.acquire(timeout=-1 if timeout is None else timeout):
-        loop.call_soon_threadsafe(_cancel, call)
+    call = _Call(func, args, kwargs)
+    current.loop.call_soon_threadsafe(_start_call, call, current.loop, context=call.context)
+    if not call.done.acquire(True, timeout):
+        current.loop.call_soon_threadsafe(_cancel, call)
+        if call.task is None:
+            cause = "the event loop was blocked (a blocking call in a coroutine?) or overloaded"
+        else:
+            cause = "it was cancelled"
         raise AsyncBridgeTimeout(
             f"coroutine {getattr(func, '__qualname__', func)!s} did not finish within "
-            f"{timeout} s (CST_ASYNC_TIMEOUT); it was cancelled"
+            f"{timeout} s (CST_ASYNC_TIMEOUT); {cause}. Run blocking calls with asyncio.to_thread"
         )
     # Bring the coroutine's context changes back, as asgiref does.
-    for var, value in context.items():
+    for var, value in call.context.items():
         if var.get(_MISSING) is not value:
             var.set(value)
-    if call.error is not None:
-        error = call.error
-        call.error = None  # break the frame -> exception -> frame cycle
+    error = call.error
+    if error is not None:
+        call.error = None  # no cycle: call -> exception -> traceback -> frame -> call
         raise error
     result: R = call.result
     return result
@@ -194,12 +250,16 @@ def async_to_sync(
 ) -> Callable[P, R]:
     """Return a sync function that runs the coroutine function on the chassis loop.
 
-    The signature Flask expects of ``Flask.async_to_sync``; ``timeout`` (seconds) bounds each call.
+    The signature Flask expects of ``Flask.async_to_sync`` (``init_app`` installs it with
+    ``timeout=CST_ASYNC_TIMEOUT``). ``timeout`` (seconds, ``None`` for none) bounds each call:
+    past it the coroutine is cancelled and :class:`~cst_chassis.errors.AsyncBridgeTimeout` is
+    raised. Raises :class:`~cst_chassis.errors.AsyncBridgeError` when called from the loop itself.
     """
+    wait = -1.0 if timeout is None else min(timeout, threading.TIMEOUT_MAX)
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        return _run(func, args, kwargs, timeout)
+        return _run(func, args, kwargs, wait)
 
     return wrapper
 
@@ -207,60 +267,105 @@ def async_to_sync(
 def spawn_background(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
     """Start a task on the chassis loop that is *not* cancelled when the request ends.
 
-    Must be called from a coroutine running on the chassis loop. The task keeps the current
-    context (so its log lines carry the operation id) and is referenced until it finishes.
+    Call it from a coroutine running on the chassis loop (an async view or resource method).
+    The task keeps the current context (its log lines carry the operation id), is referenced
+    until it finishes, and an exception it ends with is logged. Tasks still running at
+    interpreter exit are cancelled.
+
+    Raises :class:`~cst_chassis.errors.AsyncBridgeError` when called from any other thread.
     """
-    loop = asyncio.get_running_loop()
+    current = _current
+    if current is None or current.pid != os.getpid() or threading.get_ident() != current.ident:
+        coro.close()  # never awaited, and never will be: no "was never awaited" warning
+        raise AsyncBridgeError(
+            "spawn_background() must be called from a coroutine running on the chassis event "
+            "loop (an async view or ApiResource method)"
+        )
     context = contextvars.copy_context()
-    context.run(_spawned.set, None)
-    task = loop.create_task(coro, context=context)
+    context.run(_spawned.set, None)  # not one of the request's tasks: it is not cancelled
+    task = current.loop.create_task(coro, context=context)
     _background.add(task)
-    task.add_done_callback(_background.discard)
+    task.add_done_callback(_background_done)
     return task
 
 
+def _background_done(task: asyncio.Task[Any]) -> None:
+    _background.discard(task)
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.error("Background task %r failed", task.get_name(), exc_info=error)
+
+
 def on_shutdown(callback: Callable[[], Awaitable[object]]) -> None:
-    """Register a coroutine function run on the loop at process exit (e.g. ``engine.dispose``)."""
+    """Register a coroutine function run on the loop at process exit (e.g. ``engine.dispose``).
+
+    Callbacks run in reverse order of registration, each for at most 5 s; their errors are
+    ignored. Registering an ``AsyncEngine``'s ``dispose`` (``init_app(app, db=engine)`` does) also
+    makes the engine fork-safe: a forked child replaces its pool without touching the parent's
+    connections.
+    """
     _shutdown_callbacks.append(callback)
+    engine = getattr(callback, "__self__", None)
+    if isinstance(engine, AsyncEngine) and getattr(callback, "__name__", None) == "dispose":
+        _engines.append(engine)
 
 
 async def _shutdown_loop() -> None:
-    for callback in reversed(_shutdown_callbacks):
-        with contextlib.suppress(Exception):  # at exit there is no one left to tell
-            await callback()
+    # Tasks first, so the connections they hold are back in their pools when engines dispose.
     current_task = asyncio.current_task()
     tasks = [t for t in asyncio.all_tasks() if t is not current_task]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    loop = asyncio.get_running_loop()
-    await loop.shutdown_asyncgens()
-    await loop.shutdown_default_executor()
+    for callback in reversed(_shutdown_callbacks):
+        try:
+            await asyncio.wait_for(callback(), _SHUTDOWN_TIMEOUT)
+        except Exception:  # at exit there is no one left to tell but the log
+            logger.debug("Shutdown callback %r failed", callback, exc_info=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 def _shutdown() -> None:
-    global _current
-    current = _current
-    if current is None or current.pid != os.getpid() or current.loop.is_closed():
-        return
+    global _current, _shut_down_pid
+    with _start_lock:
+        current = _current
+        if current is None or current.pid != os.getpid():
+            return
+        _current = None
+        _shut_down_pid = current.pid
+    loop = current.loop
     try:
-        future = asyncio.run_coroutine_threadsafe(_shutdown_loop(), current.loop)
-        future.result(timeout=5)
+        future = asyncio.run_coroutine_threadsafe(_shutdown_loop(), loop)
+        future.result(timeout=2 * _SHUTDOWN_TIMEOUT)
     except Exception:  # a loop stuck in a blocking call: leave it to the OS
-        pass
-    current.loop.call_soon_threadsafe(current.loop.stop)
-    current.thread.join(timeout=5)
+        logger.warning("The chassis event loop did not shut down in time", exc_info=True)
+        return
+    loop.call_soon_threadsafe(loop.stop)
+    current.thread.join(timeout=_SHUTDOWN_TIMEOUT)
     if not current.thread.is_alive():
-        current.loop.close()
-    _current = None
+        # The default executor's threads were already joined by concurrent.futures' exit hook.
+        loop.close()
 
 
 def _after_fork_in_child() -> None:
     global _current, _start_lock
-    # The parent's loop thread does not exist here; the child starts its own on first use.
-    _current = None
     _start_lock = threading.Lock()
+    stale = _current
+    _current = None
+    if stale is not None:
+        # The parent's loop thread does not exist here. Mark its loop closed so that nothing
+        # inherited ever acts on it: a finaliser that unregistered a socket (asyncpg terminates
+        # unclosed connections) would remove it from the epoll set the parent still uses.
+        stale.loop._closed = True  # type: ignore[attr-defined]  # no public way to retire a loop without running it
+        for task in asyncio.all_tasks(stale.loop):
+            task._log_destroy_pending = False  # type: ignore[attr-defined]  # the parent still runs them
+        _inherited.append(stale)
+    _inherited.extend(_background)
     _background.clear()
+    for engine in _engines:
+        # SQLAlchemy's recipe for a forked child: a fresh pool, the parent's connections left
+        # alone (close=False does no I/O). The old pool is kept so it is never finalised here.
+        _inherited.append(engine.sync_engine.pool)
+        engine.sync_engine.dispose(close=False)
 
 
 atexit.register(_shutdown)

@@ -1,0 +1,209 @@
+"""Cost per request of the chassis, side by side with bare Flask / Flask-RESTful (run by hand).
+
+Every variant is called in this one process as a WSGI app (``app(environ, start_response)``, body
+consumed), with the environ built once by Werkzeug's ``EnvironBuilder``: no server, no sockets,
+so what is left is the framework's own cost. Each round times every variant in turn (so slow
+phases of a noisy machine hit all of them), and the script prints the median over the rounds.
+
+    .venv/bin/python bench/overhead.py                  # 7 rounds x 2000 calls, pinned to CPU 0
+    .venv/bin/python bench/overhead.py --rounds 9 --calls 3000 --cpu 1
+    .venv/bin/python bench/overhead.py --no-pin         # let the loop thread use another core
+
+Targets (issue 5): chassis sync <= 1.10x bare Flask-RESTful; chassis async <= 2.0x chassis sync.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import flask_restful
+from flask import Flask
+from werkzeug.test import EnvironBuilder
+
+from cst_chassis import ChassisApi, CstMicroChassis
+from cst_chassis.resources import ApiResource
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+HELLO = {"hello": "world"}
+
+
+def plain_flask_sync() -> Flask:
+    app = Flask("bench_plain_sync")
+
+    @app.get("/hello")
+    def hello() -> dict[str, str]:
+        return HELLO
+
+    return app
+
+
+def plain_flask_async_default_bridge() -> Flask:
+    # No chassis: Flask's own async_to_sync (asgiref, a thread and an event loop per call).
+    app = Flask("bench_plain_async")
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return HELLO
+
+    return app
+
+
+def bare_flask_restful() -> Flask:
+    app = Flask("bench_bare_fr")
+
+    class Hello(flask_restful.Resource):
+        def get(self) -> dict[str, str]:
+            return HELLO
+
+    flask_restful.Api(app).add_resource(Hello, "/hello")
+    return app
+
+
+def _chassis_app(name: str, resource: type[ApiResource]) -> Flask:
+    app = Flask(name)
+    CstMicroChassis().init_app(app)
+    ChassisApi(app).add_resource(resource, "/hello")
+    return app
+
+
+def chassis_sync() -> Flask:
+    class Hello(ApiResource):
+        def get(self) -> dict[str, str]:
+            return HELLO
+
+    return _chassis_app("bench_chassis_sync", Hello)
+
+
+def chassis_async() -> Flask:
+    class Hello(ApiResource):
+        async def get(self) -> dict[str, str]:
+            return HELLO
+
+    return _chassis_app("bench_chassis_async", Hello)
+
+
+def chassis_async_sleep0() -> Flask:
+    class Hello(ApiResource):
+        async def get(self) -> dict[str, str]:
+            await asyncio.sleep(0)
+            return HELLO
+
+    return _chassis_app("bench_chassis_async_sleep0", Hello)
+
+
+def chassis_plain_flask_async() -> Flask:
+    # A plain Flask async view on a chassis app: the chassis bridge without flask-restful.
+    app = Flask("bench_chassis_plain_async")
+    CstMicroChassis().init_app(app)
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return HELLO
+
+    return app
+
+
+VARIANTS: dict[str, Callable[[], Flask]] = {
+    "plain Flask sync view": plain_flask_sync,
+    "bare Flask-RESTful sync": bare_flask_restful,
+    "chassis sync ApiResource": chassis_sync,
+    "chassis async ApiResource": chassis_async,
+    "chassis async + sleep(0)": chassis_async_sleep0,
+    "chassis bridge, plain async view": chassis_plain_flask_async,
+    "Flask default bridge, async view": plain_flask_async_default_bridge,
+}
+# Flask's default bridge is ~10x slower: fewer calls keep a round short without changing µs/call.
+SLOW = {"Flask default bridge, async view": 4}
+
+
+def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+    if not status.startswith("200"):
+        raise RuntimeError(f"bench request failed: {status}")
+
+
+def time_calls(app: WSGIApp, environ: dict[str, Any], calls: int) -> float:
+    """Return µs per request over ``calls`` WSGI calls."""
+    start_response = _start_response
+    started = time.perf_counter()
+    for _ in range(calls):
+        body = app(environ.copy(), start_response)
+        for _chunk in body:
+            pass
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    return (time.perf_counter() - started) / calls * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--cpu", type=int, default=0, help="CPU to pin the process to")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
+    args = parser.parse_args()
+
+    if not args.no_pin:
+        os.sched_setaffinity(0, {args.cpu})
+    # The chassis logs to stdout at INFO; nothing is logged per request, but keep it quiet.
+    logging.disable(logging.WARNING)
+
+    environ = EnvironBuilder(path="/hello", method="GET").get_environ()
+    apps = {name: factory() for name, factory in VARIANTS.items()}
+    for name, app in apps.items():  # warm-up (also starts the chassis loop thread)
+        time_calls(app, environ, 200 // SLOW.get(name, 1))
+
+    samples: dict[str, list[float]] = {name: [] for name in apps}
+    gc.collect()
+    for _ in range(args.rounds):
+        for name, app in apps.items():
+            calls = max(args.calls // SLOW.get(name, 1), 1)
+            samples[name].append(time_calls(app, environ, calls))
+
+    med = {name: statistics.median(values) for name, values in samples.items()}
+    pinned = "not pinned" if args.no_pin else f"pinned to CPU {args.cpu}"
+    print(
+        f"Python {sys.version.split()[0]}, {args.rounds} rounds x {args.calls} calls, {pinned}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    print(f"{'variant':36} {'median µs':>10} {'min µs':>8} {'max µs':>8}")
+    for name, values in samples.items():
+        print(f"{name:36} {med[name]:10.1f} {min(values):8.1f} {max(values):8.1f}")
+    sync = med["chassis sync ApiResource"]
+    ratios = [
+        (
+            "bare Flask-RESTful / plain Flask",
+            med["bare Flask-RESTful sync"],
+            med["plain Flask sync view"],
+            None,
+        ),
+        ("chassis sync / bare Flask-RESTful", sync, med["bare Flask-RESTful sync"], 1.10),
+        ("chassis async / chassis sync", med["chassis async ApiResource"], sync, 2.0),
+        ("chassis async + sleep(0) / chassis sync", med["chassis async + sleep(0)"], sync, 2.0),
+        (
+            "chassis bridge plain async / plain Flask sync",
+            med["chassis bridge, plain async view"],
+            med["plain Flask sync view"],
+            None,
+        ),
+        ("Flask default async / chassis sync", med["Flask default bridge, async view"], sync, None),
+    ]
+    print()
+    for label, num, den, target in ratios:
+        verdict = ""
+        if target is not None:
+            verdict = f"  (target <= {target:.2f}: {'ok' if num / den <= target else 'MISSED'})"
+        print(f"{label:46} {num / den:6.2f}x{verdict}")
+
+
+if __name__ == "__main__":
+    main()

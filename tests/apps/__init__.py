@@ -1,0 +1,1 @@
+"""Small programs the async bridge tests run in subprocesses (gunicorn, fork, exit)."""
