@@ -578,3 +578,10 @@ def test_a_resource_instance_shared_across_requests_is_refused() -> None:
 
         class Shared(ApiPaginatedMixin, ApiResource):
             init_every_request = False
+
+
+def test_an_unknown_pagination_mode_is_refused_at_class_definition() -> None:
+    with pytest.raises(TypeError, match="pagination_mode='pages'"):
+
+        class Pages(ApiPaginatedMixin, ApiResource):
+            pagination_mode = "pages"  # type: ignore[assignment]  # the point: not a known mode

@@ -5,12 +5,17 @@ The mixin works through ``ApiResource``'s two hooks: ``_before_method`` reads ``
 ``_extend_meta`` turns the page the method fetched into ``meta.pagination`` and a ``Link``
 header. Everything it keeps lives on the resource instance, which flask-restful creates per
 request.
+
+Another mode (keyset, ``pagination_mode = "keyset"``) plugs in at four places, each a small
+branch on ``pagination_mode``: ``_SUPPORTED_MODES``; ``_before_method`` (parse ``cursor`` and, with
+``_parse_limit``, ``limit``); the two ``get_paginated_query_result*`` methods (fetch); and
+``_extend_meta`` (links, built on ``_link_prefix``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, overload
 from urllib.parse import quote, urlencode
@@ -277,23 +282,24 @@ class ApiPaginatedMixin(_MixinBase):
     # -- links ------------------------------------------------------------------------------
 
     def _offset_links(self, page: Page[Any]) -> tuple[str | None, str | None]:
-        limit = str(page.limit)
-        next_offset, prev_offset = page.next_offset, page.prev_offset
-        next_url = None
-        if next_offset is not None:
-            next_url = self._page_url([("offset", str(next_offset)), ("limit", limit)])
-        prev_url = None
-        if prev_offset is not None:
-            prev_url = self._page_url([("offset", str(prev_offset)), ("limit", limit)])
+        if page.next_offset is None and page.prev_offset is None:
+            return None, None
+        prefix = self._link_prefix(("offset", "limit"))
+        limit = page.limit
+        next_url = prev_url = None
+        if page.next_offset is not None:
+            next_url = f"{prefix}offset={page.next_offset}&limit={limit}"
+        if page.prev_offset is not None:
+            prev_url = f"{prefix}offset={page.prev_offset}&limit={limit}"
         return next_url, prev_url
 
-    def _page_url(self, params: Sequence[tuple[str, str]]) -> str:
-        """This request's URL with ``params`` replacing the arguments of the same names.
+    def _link_prefix(self, replaced: Collection[str]) -> str:
+        """This request's URL up to where the pagination arguments go: ``...?kept&`` or ``...?``.
 
-        Every other argument is kept, repeated keys included, in its order, before ``params``.
-        Scheme and host come from the request, so the links are right behind ``ProxyFix``.
+        Every argument not named in ``replaced`` is kept, repeated keys included, in its order,
+        URL-encoded; the caller appends its own (already URL-safe) arguments. Scheme, host and
+        prefix come from the request, so the links are right behind ``ProxyFix``.
         """
-        replaced = {name for name, _ in params}
-        kept = [(k, v) for k, v in request.args.items(multi=True) if k not in replaced]
         base = quote(iri_to_uri(request.base_url), safe=_URI_SAFE)
-        return f"{base}?{urlencode([*kept, *params])}"
+        kept = [(k, v) for k, v in request.args.items(multi=True) if k not in replaced]
+        return f"{base}?{urlencode(kept)}&" if kept else f"{base}?"
