@@ -29,5 +29,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The full reliability load (tests/reliability, docs/reliability.md): the tests marked `load`
+# with LOAD_REQUESTS requests per server (make test runs them with 3000 / 1500).
+LOAD_REQUESTS ?= 10000
+
+load: $(STAMP)
+	CST_LOAD_REQUESTS=$(LOAD_REQUESTS) CST_LOAD_THREADED_REQUESTS=$(LOAD_REQUESTS) \
+		$(BIN)/pytest -m load tests/reliability $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build
