@@ -37,5 +37,20 @@ load: $(STAMP)
 	CST_LOAD_REQUESTS=$(LOAD_REQUESTS) CST_LOAD_THREADED_REQUESTS=$(LOAD_REQUESTS) \
 		$(BIN)/pytest -m load tests/reliability $(PYTEST_ARGS)
 
+# The demo (examples/demo, docs/demo.md): migrates and seeds DATABASE_URL (default: a SQLite file,
+# examples/demo/demo.db), then serves on http://$(DEMO_HOST):$(PORT). make demo PORT=8000 to move.
+DEMO_HOST ?= 127.0.0.1
+PORT ?= 5000
+DEMO_WORKERS ?= 2
+DEMO_THREADS ?= 2
+
+demo: $(STAMP)
+	HOST=$(DEMO_HOST) PORT=$(PORT) $(BIN)/python -m examples.demo
+
+demo-gunicorn: $(STAMP)
+	$(BIN)/python -m examples.demo prepare
+	$(BIN)/gunicorn --workers $(DEMO_WORKERS) --threads $(DEMO_THREADS) \
+		--bind $(DEMO_HOST):$(PORT) 'examples.demo.app:create_app()'
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build

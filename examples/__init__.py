@@ -1,0 +1,1 @@
+"""Runnable examples for cst-chassis (not part of the installed package)."""

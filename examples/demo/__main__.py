@@ -1,0 +1,61 @@
+"""``python -m examples.demo [serve|prepare]``: migrate, seed, and serve the demo.
+
+- ``prepare``: apply the Alembic migrations (``upgrade head``) and seed products if empty.
+- ``serve`` (default): ``prepare``, then serve on ``HOST``:``PORT`` (default 127.0.0.1:5000)
+  with Werkzeug's threaded server. For several processes use gunicorn (docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from flask import Flask
+
+from examples.demo import migrate
+from examples.demo.app import create_app
+from examples.demo.database import get_database
+from examples.demo.seed import seed
+
+logger = logging.getLogger("examples.demo")
+
+
+def prepare(app: Flask) -> None:
+    """Migrate the app's database to the newest revision and seed it when empty."""
+    database = get_database(app)
+    migrate.upgrade(database)
+    logger.info("database at revision %s", migrate.head_revision())
+    inserted = seed(database)
+    if inserted:
+        logger.info("seeded %d products", inserted)
+    else:
+        logger.info("products already present: not seeding")
+    # Connections opened here must not be inherited by server processes forked later.
+    database.engine.dispose()
+
+
+def _port(value: str) -> int:
+    port = int(value) if value.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise SystemExit(f"PORT={value!r} is invalid: expected an integer in 0..65535")
+    return port
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__)
+    parser.add_argument("command", nargs="?", choices=("serve", "prepare"), default="serve")
+    args = parser.parse_args(argv)
+    app = create_app()
+    prepare(app)
+    if args.command == "serve":
+        host = os.environ.get("HOST", "127.0.0.1")
+        port = _port(os.environ.get("PORT", "5000"))
+        app.run(host=host, port=port, threaded=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

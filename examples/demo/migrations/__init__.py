@@ -1,0 +1,1 @@
+"""Alembic migrations of the demo (a package only so that type checkers name modules uniquely)."""
