@@ -45,7 +45,10 @@ class ChassisApi(flask_restful.Api):
     def handle_error(self, e: Exception) -> ResponseBase:
         if isinstance(e, HTTPException):
             if e.response is not None:
-                return e.get_response()
+                response = e.get_response()
+                # Werkzeug 2.3 annotates it as the sans-IO base class.
+                assert isinstance(response, ResponseBase)
+                return response
             body, code, headers = http_error_parts(e)
         else:
             body, code, headers = internal_error_parts(e)
