@@ -6,23 +6,27 @@ import asyncio
 import datetime as dt
 import decimal
 import enum
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask, request
+from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from cst_chassis import keyset
+from cst_chassis import ChassisApi, async_bridge, keyset
 from cst_chassis.cursor import CursorPayload, encode_cursor
 from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
 from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
 from cst_chassis.pagination import Page
-from tests.conftest import Database
+from cst_chassis.resources import ApiPaginatedMixin, ApiResource
+from tests.conftest import AppFactory, Database
 
 SECRET = b"keyset-test-secret"
 
@@ -566,3 +570,256 @@ def test_random_tables_and_orderings_walk_like_the_plain_ordered_query(
         expected = _reference(session, ordering)
     assert _ids(forward) == expected
     assert _ids(list(reversed(backward))) == expected
+
+
+# ---- ApiPaginatedMixin in keyset mode ------------------------------------------------------
+
+EVENTS = "http://localhost/items"
+
+
+@pytest.fixture
+def keyset_client(
+    make_app: AppFactory, sessions: sessionmaker[Session], database: Database
+) -> Iterator[tuple[FlaskClient, Callable[..., Flask]]]:
+    """A client of ``/items`` (sync) and ``/async-items`` (AsyncSession), keyset mode."""
+    _fill(sessions, _rows(23))
+    async_engine = database.async_engine()
+    make_async = async_sessionmaker(async_engine)
+
+    def _stmt() -> sa.Select[Any]:
+        stmt = sa.select(Item).order_by(Item.a.desc(), Item.b)
+        flags = request.args.getlist("flag")
+        return stmt.where(Item.flag.is_(flags[0] == "1")) if flags else stmt
+
+    class Items(ApiPaginatedMixin, ApiResource):
+        pagination_mode = "keyset"
+
+        def get(self) -> Any:
+            with sessions() as session:
+                return [item.id for item in self.get_paginated_query_result(_stmt(), session)]
+
+    class AsyncItems(ApiPaginatedMixin, ApiResource):
+        pagination_mode = "keyset"
+
+        async def get(self) -> Any:
+            async with make_async() as session:
+                page = await self.get_paginated_query_result_async(_stmt(), session)
+                return [item.id for item in page]
+
+    apps: list[Flask] = []
+
+    def build(**config: Any) -> Flask:
+        config.setdefault("SECRET_KEY", "app-secret")
+        app = make_app(**config)
+        api = ChassisApi(app)
+        api.add_resource(Items, "/items")
+        api.add_resource(AsyncItems, "/async-items")
+        apps.append(app)
+        return app
+
+    try:
+        yield build().test_client(), build
+    finally:
+        async_bridge.run_coroutine(async_engine.dispose)
+
+
+def _reference_ids(sessions: sessionmaker[Session], flag: bool | None = None) -> list[int]:
+    with sessions() as session:
+        stmt = sa.select(Item.id).order_by(Item.a.desc(), Item.b, Item.id)
+        if flag is not None:
+            stmt = stmt.where(Item.flag.is_(flag))
+        return list(session.scalars(stmt))
+
+
+def _follow(client: FlaskClient, url: str, rel: str) -> tuple[list[int], list[str]]:
+    ids: list[int] = []
+    urls: list[str] = []
+    next_url: str | None = url
+    while next_url is not None:
+        response = client.get(next_url)
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        ids += body["data"] if rel == "next" else body["data"][::-1]
+        urls.append(next_url)
+        next_url = body["meta"]["pagination"][rel]
+        assert len(urls) < 100
+    return ids, urls
+
+
+@pytest.mark.parametrize("path", ["/items", "/async-items"])
+def test_resource_next_links_walk_the_full_ordered_result(
+    keyset_client: tuple[FlaskClient, Any], sessions: sessionmaker[Session], path: str
+) -> None:
+    client, _ = keyset_client
+    ids, urls = _follow(client, f"{path}?limit=5", "next")
+    assert ids == _reference_ids(sessions)
+    assert len(urls) == 5
+    assert all(re.fullmatch(rf"http://localhost{path}\?cursor=[\w-]+&limit=5", u) for u in urls[1:])
+
+
+@pytest.mark.parametrize("path", ["/items", "/async-items"])
+def test_resource_prev_links_walk_back_to_the_first_page(
+    keyset_client: tuple[FlaskClient, Any], sessions: sessionmaker[Session], path: str
+) -> None:
+    client, _ = keyset_client
+    _, urls = _follow(client, f"{path}?limit=5", "next")
+    ids, _ = _follow(client, urls[-1], "prev")
+    assert ids[::-1] == _reference_ids(sessions)
+
+
+def test_resource_first_page_has_no_prev_and_last_page_has_no_next(
+    keyset_client: tuple[FlaskClient, Any],
+) -> None:
+    client, _ = keyset_client
+    first = client.get("/items?limit=20").get_json()["meta"]["pagination"]
+    last = client.get(first["next"]).get_json()["meta"]["pagination"]
+    assert first["prev"] is None and first["next"] is not None
+    assert last["next"] is None and last["prev"] is not None
+
+
+def test_resource_default_limit_comes_from_the_config(
+    keyset_client: tuple[FlaskClient, Any],
+) -> None:
+    _, build = keyset_client
+    client = build(CST_API_DEFAULT_PAGE_SIZE=7).test_client()
+    body = client.get("/items").get_json()
+    assert len(body["data"]) == 7
+    assert body["meta"]["pagination"]["next"].endswith("&limit=7")
+
+
+def test_resource_links_keep_other_arguments_and_filtering(
+    keyset_client: tuple[FlaskClient, Any], sessions: sessionmaker[Session]
+) -> None:
+    client, _ = keyset_client
+    ids, urls = _follow(client, "/items?flag=1&x=a%26b&limit=3", "next")
+    assert ids == _reference_ids(sessions, flag=True)
+    assert urls[1].startswith(f"{EVENTS}?flag=1&x=a%26b&cursor=")
+
+
+def test_resource_link_header_mirrors_the_body_links(
+    keyset_client: tuple[FlaskClient, Any],
+) -> None:
+    client, _ = keyset_client
+    first = client.get("/items?limit=5")
+    second = client.get(first.get_json()["meta"]["pagination"]["next"])
+    links = second.get_json()["meta"]["pagination"]
+    assert second.headers["Link"] == f'<{links["next"]}>; rel="next", <{links["prev"]}>; rel="prev"'
+
+
+def _cursor_cases(client: FlaskClient, build: Callable[..., Flask]) -> dict[str, str]:
+    good = client.get("/items?limit=2").get_json()["meta"]["pagination"]["next"]
+    cursor = good.split("cursor=")[1].split("&")[0]
+    other = build(SECRET_KEY="another-secret").test_client()
+    foreign = other.get("/items?limit=2").get_json()["meta"]["pagination"]["next"]
+    return {
+        "malformed": "%25%25%25",
+        "tampered": cursor[:-2] + ("A" if cursor[-2] != "A" else "B") + cursor[-1],
+        "truncated": cursor[:12],
+        "other-secret": foreign.split("cursor=")[1].split("&")[0],
+        "huge": "A" * 5000,
+        "empty": "",
+        "repeated": f"{cursor}&cursor={cursor}",
+        "nul": "%00",
+    }
+
+
+CURSOR_CASES = [
+    "malformed",
+    "tampered",
+    "truncated",
+    "other-secret",
+    "huge",
+    "empty",
+    "repeated",
+    "nul",
+]
+
+
+@pytest.mark.parametrize("path", ["/items", "/async-items"])
+@pytest.mark.parametrize("case", CURSOR_CASES)
+def test_resource_bad_cursor_is_a_400_envelope_with_path_cursor(
+    keyset_client: tuple[FlaskClient, Callable[..., Flask]], case: str, path: str
+) -> None:
+    client, build = keyset_client
+    response = client.get(f"{path}?cursor={_cursor_cases(client, build)[case]}")
+    assert response.status_code == 400
+    body = response.get_json()
+    assert [e["path"] for e in body["errors"]] == ["cursor"]
+    assert "data" not in body
+
+
+def test_resource_cursor_of_another_ordering_is_a_400_with_path_cursor(
+    keyset_client: tuple[FlaskClient, Any],
+) -> None:
+    client, _ = keyset_client
+    # Correctly signed with the app's secret, but made for another ordering.
+    foreign = encode_cursor(CursorPayload("another-ordering", "after", (1,)), b"app-secret")
+    response = client.get(f"/items?cursor={foreign}")
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["path"] == "cursor"
+
+
+def test_resource_refuses_offset_in_keyset_mode(keyset_client: tuple[FlaskClient, Any]) -> None:
+    client, _ = keyset_client
+    response = client.get("/items?offset=10")
+    assert response.status_code == 400
+    assert [e["path"] for e in response.get_json()["errors"]] == ["offset"]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", "101", "1.5"])
+def test_resource_bad_limit_is_a_400_with_path_limit(
+    keyset_client: tuple[FlaskClient, Any], limit: str
+) -> None:
+    client, _ = keyset_client
+    response = client.get(f"/items?limit={limit}")
+    assert response.status_code == 400
+    assert [e["path"] for e in response.get_json()["errors"]] == ["limit"]
+
+
+def test_resource_signs_with_cst_cursor_secret_before_secret_key(
+    keyset_client: tuple[FlaskClient, Callable[..., Flask]],
+) -> None:
+    _, build = keyset_client
+    a = build(CST_CURSOR_SECRET="cursor-secret", SECRET_KEY="one").test_client()
+    b = build(CST_CURSOR_SECRET="cursor-secret", SECRET_KEY="two").test_client()
+    c = build(SECRET_KEY="one").test_client()
+    next_url = a.get("/items?limit=3").get_json()["meta"]["pagination"]["next"]
+    assert b.get(next_url).status_code == 200
+    assert c.get(next_url).status_code == 400
+
+
+def test_resource_without_any_secret_fails_with_a_clear_error(
+    keyset_client: tuple[FlaskClient, Callable[..., Flask]], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, build = keyset_client
+    client = build(SECRET_KEY=None).test_client()
+    response = client.get("/items")
+    assert response.status_code == 500
+    assert "CST_CURSOR_SECRET" in caplog.text
+
+
+def test_resource_pages_a_legacy_query_by_keyset(
+    make_app: AppFactory, sessions: sessionmaker[Session]
+) -> None:
+    _fill(sessions, _rows(9))
+
+    class LegacyItems(ApiPaginatedMixin, ApiResource):
+        pagination_mode = "keyset"
+
+        def get(self) -> Any:
+            with sessions() as session:
+                query = session.query(Item).order_by(Item.a.desc(), Item.b)
+                return [item.id for item in self.get_paginated_query_result(query)]
+
+    app = make_app(SECRET_KEY="s")
+    ChassisApi(app).add_resource(LegacyItems, "/items")
+    ids, _ = _follow(app.test_client(), "/items?limit=4", "next")
+    assert ids == _reference_ids(sessions)
+
+
+def test_keyset_mode_with_total_is_refused_at_class_definition() -> None:
+    with pytest.raises(TypeError, match="total"):
+
+        class Counted(ApiPaginatedMixin, ApiResource):
+            pagination_mode = "keyset"
+            pagination_with_total = True

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, overload
 from urllib.parse import quote, urlencode
 
-from flask import request
+from flask import current_app, request
 from sqlalchemy.orm import Query, Session, scoped_session
 from werkzeug.urls import iri_to_uri
 
-from cst_chassis.errors import ChassisError
+from cst_chassis.cursor import MAX_CURSOR_LENGTH, decode_cursor
+from cst_chassis.errors import ChassisError, InvalidCursorError
 from cst_chassis.extension import get_state
+from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
 from cst_chassis.pagination import (
     MAX_OFFSET,
     AsyncSessionLike,
@@ -54,8 +56,8 @@ __all__ = ["ApiPaginatedMixin", "MissingSessionError"]
 
 T = TypeVar("T")
 
-# Modes this module implements; the keyset module adds "keyset".
-_SUPPORTED_MODES: frozenset[str] = frozenset({"offset"})
+# Modes this module implements.
+_SUPPORTED_MODES: frozenset[str] = frozenset({"offset", "keyset"})
 # ASCII digits only: str.isdigit() and int() also take "²", "٣", "+5", " 5", "1_0".
 _DIGITS = re.compile(r"[0-9]+")
 # What may stay as is in a URI (RFC 3986 reserved characters and "%"); anything else left in the
@@ -72,6 +74,13 @@ class MissingSessionError(ChassisError, RuntimeError):
 class _OffsetRequest:
     offset: int
     limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class _KeysetRequest:
+    cursor: str | None
+    limit: int
+    secret: bytes
 
 
 def _parse_natural(text: str, maximum: int) -> int | None:
@@ -103,7 +112,10 @@ class ApiPaginatedMixin(_MixinBase):
     Class attributes:
 
     - ``pagination_with_total = True`` adds ``meta.pagination.total`` (one ``COUNT`` query).
-    - ``pagination_mode``: ``"offset"`` (the only mode this module implements).
+    - ``pagination_mode = "keyset"`` pages by cursor instead (:mod:`cst_chassis.keyset`): the
+      query string takes ``cursor`` and ``limit`` (``offset`` is a 400), the links carry the
+      cursor, a bad cursor is a 400 with ``path: "cursor"``, and there is no total. Cursors are
+      signed with ``CST_CURSOR_SECRET``, else the app's ``SECRET_KEY``.
     """
 
     pagination_mode: ClassVar[Literal["offset", "keyset"]] = "offset"
@@ -116,6 +128,11 @@ class ApiPaginatedMixin(_MixinBase):
                 f"{cls.__qualname__}.pagination_mode={cls.pagination_mode!r} is not supported; "
                 f"use one of {sorted(_SUPPORTED_MODES)}"
             )
+        if cls.pagination_mode == "keyset" and cls.pagination_with_total:
+            raise TypeError(
+                f"{cls.__qualname__}: keyset pagination has no total; drop "
+                "pagination_with_total or use pagination_mode = 'offset'"
+            )
         if getattr(cls, "init_every_request", True) is False:
             # One instance would then serve every request: pages would leak between them.
             raise TypeError(
@@ -125,7 +142,7 @@ class ApiPaginatedMixin(_MixinBase):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pagination_request: _OffsetRequest | None = None
+        self._pagination_request: _OffsetRequest | _KeysetRequest | None = None
         self._page: Page[Any] | None = None
 
     # -- fetching ---------------------------------------------------------------------------
@@ -154,6 +171,8 @@ class ApiPaginatedMixin(_MixinBase):
         Flask-SQLAlchemy session of ``init_app(app, db)``; with neither it raises
         :class:`MissingSessionError`. Order the query by a unique key so pages do not overlap.
         """
+        if self.pagination_mode == "keyset":
+            return self._keyset_page(query_or_stmt, session)
         params = self._current_offset_request()
         if isinstance(query_or_stmt, Query):
             query = query_or_stmt
@@ -193,6 +212,8 @@ class ApiPaginatedMixin(_MixinBase):
 
         Use it from an ``async def`` resource method (it runs on the chassis event loop).
         """
+        if self.pagination_mode == "keyset":
+            return await self._keyset_page_async(stmt, session)
         params = self._current_offset_request()
         page: Page[Any] = await paginate_async(
             session,
@@ -206,7 +227,7 @@ class ApiPaginatedMixin(_MixinBase):
 
     def _current_offset_request(self) -> _OffsetRequest:
         params = self._pagination_request
-        if params is None:
+        if not isinstance(params, _OffsetRequest):
             raise ChassisError(
                 "get_paginated_query_result() runs inside a resource method of a request; "
                 "outside one, call cst_chassis.pagination.paginate() directly"
@@ -228,6 +249,9 @@ class ApiPaginatedMixin(_MixinBase):
     def _before_method(self) -> None:
         super()._before_method()
         self._page = None
+        if self.pagination_mode == "keyset":
+            self._pagination_request = self._parse_keyset_request(get_state().config)
+            return
         self._pagination_request = self._parse_offset_request(get_state().config)
 
     def _extend_meta(self, meta: Meta) -> list[tuple[str, str]] | None:
@@ -235,7 +259,10 @@ class ApiPaginatedMixin(_MixinBase):
         page = self._page
         if page is None:  # the method did not paginate (e.g. a POST on the same resource)
             return headers
-        next_url, prev_url = self._offset_links(page)
+        if self.pagination_mode == "keyset":
+            next_url, prev_url = self._keyset_links(page)
+        else:
+            next_url, prev_url = self._offset_links(page)
         pagination: PaginationMeta = {"next": next_url, "prev": prev_url}
         if page.total is not None:
             pagination["total"] = page.total
@@ -303,3 +330,106 @@ class ApiPaginatedMixin(_MixinBase):
         base = quote(iri_to_uri(request.base_url), safe=_URI_SAFE)
         kept = [(k, v) for k, v in request.args.items(multi=True) if k not in replaced]
         return f"{base}?{urlencode(kept)}&" if kept else f"{base}?"
+
+    # -- keyset mode (pagination_mode = "keyset") --------------------------------------------
+
+    def _keyset_page(self, query_or_stmt: Query[Any] | Select[Any], session: Any) -> Page[Any]:
+        params = self._current_keyset_request()
+        if isinstance(query_or_stmt, Query):
+            # A legacy Query is its select() on its own session (or the one given).
+            stmt: Select[Any] = query_or_stmt.statement  # type: ignore[assignment]  # a Query of entities gives a Select
+            run_on = session if session is not None else query_or_stmt.session
+        else:
+            stmt = query_or_stmt
+            run_on = session if session is not None else self._default_session()
+        try:
+            page: Page[Any] = paginate_keyset(
+                run_on, stmt, cursor=params.cursor, limit=params.limit, secret=params.secret
+            )
+        except InvalidCursorError as exc:
+            return self._rejected_cursor(exc, params.limit)
+        self._page = page
+        return page
+
+    async def _keyset_page_async(self, stmt: Select[Any], session: AsyncSessionLike) -> Page[Any]:
+        params = self._current_keyset_request()
+        try:
+            page: Page[Any] = await paginate_keyset_async(
+                session, stmt, cursor=params.cursor, limit=params.limit, secret=params.secret
+            )
+        except InvalidCursorError as exc:
+            return self._rejected_cursor(exc, params.limit)
+        self._page = page
+        return page
+
+    def _rejected_cursor(self, exc: InvalidCursorError, limit: int) -> Page[Any]:
+        # A cursor that passed the early check but does not fit this statement's ordering (or
+        # its value types). The method has started: record the error, which turns its response
+        # into the 400 envelope, and give it an empty page to finish with. No query ran.
+        self.add_error(exc.message, path=exc.path)
+        return Page(items=(), offset=0, limit=limit, has_next=False, has_prev=False)
+
+    def _current_keyset_request(self) -> _KeysetRequest:
+        params = self._pagination_request
+        if not isinstance(params, _KeysetRequest):
+            raise ChassisError(
+                "get_paginated_query_result() runs inside a resource method of a request; "
+                "outside one, call cst_chassis.keyset.paginate_keyset() directly"
+            )
+        return params
+
+    def _parse_keyset_request(self, config: ChassisConfig) -> _KeysetRequest | None:
+        secret = _cursor_secret(config)
+        if "offset" in request.args:
+            self.add_error(
+                "offset is not accepted here: this resource pages by cursor (follow the "
+                "next/prev links)",
+                path="offset",
+            )
+        cursor = self._parse_cursor(secret)
+        limit = self._parse_limit(config)
+        if self.errors or limit is None:
+            return None
+        return _KeysetRequest(cursor, limit, secret)
+
+    def _parse_cursor(self, secret: bytes) -> str | None:
+        """Read ``cursor``; check its size, encoding and signature (its ordering comes later)."""
+        values = request.args.getlist("cursor")
+        if not values:
+            return None
+        if len(values) > 1:
+            self.add_error("cursor must be given at most once", path="cursor")
+            return None
+        cursor = values[0]
+        try:
+            if len(cursor) > MAX_CURSOR_LENGTH:
+                raise InvalidCursorError("The cursor is too long")
+            decode_cursor(cursor, secret, ordering=None)
+        except InvalidCursorError as exc:
+            self.add_error(exc.message, path=exc.path)
+            return None
+        return cursor
+
+    def _keyset_links(self, page: Page[Any]) -> tuple[str | None, str | None]:
+        if page.next_cursor is None and page.prev_cursor is None:
+            return None, None
+        # Cursors are url-safe base64: they go into the link as they are.
+        prefix = self._link_prefix(("cursor", "limit", "offset"))
+        limit = page.limit
+        next_url = prev_url = None
+        if page.next_cursor is not None:
+            next_url = f"{prefix}cursor={page.next_cursor}&limit={limit}"
+        if page.prev_cursor is not None:
+            prev_url = f"{prefix}cursor={page.prev_cursor}&limit={limit}"
+        return next_url, prev_url
+
+
+def _cursor_secret(config: ChassisConfig) -> bytes:
+    """The key that signs keyset cursors: ``CST_CURSOR_SECRET``, else the app's ``SECRET_KEY``."""
+    secret: str | bytes | None = config.cursor_secret or current_app.secret_key
+    if not secret:
+        raise ChassisError(
+            "keyset pagination signs its cursors: set CST_CURSOR_SECRET (environment or "
+            "app.config) or the app's SECRET_KEY"
+        )
+    return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
