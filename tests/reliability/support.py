@@ -166,6 +166,34 @@ def parse_log(text: str) -> ParsedLog:
     return ParsedLog(records, stray)
 
 
+def parse_json_log(text: str) -> ParsedLog:
+    """Split ``CST_LOG_FORMAT=json`` output: every line must be one JSON object."""
+    records: list[Record] = []
+    stray: list[str] = []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        try:
+            payload = json.loads(line)
+        except ValueError:
+            stray.append(line)
+            continue
+        if not isinstance(payload, dict) or not {"level", "logger", "message"} <= set(payload):
+            stray.append(line)
+            continue
+        exception = payload.get("exception")
+        records.append(
+            Record(
+                payload["level"],
+                payload.get("operation_id") or NO_ID,
+                payload["logger"],
+                payload["message"],
+                exception.split("\n") if isinstance(exception, str) else [],
+            )
+        )
+    return ParsedLog(records, stray)
+
+
 class LogCapture:
     """The chassis's text format, written by an extra root handler into memory (in-process)."""
 
@@ -323,6 +351,15 @@ class GunicornServer:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def worker_threads(self) -> dict[int, int]:
+        """Thread count of each worker (from /proc): stuck calls must not pile up threads."""
+        counts = {}
+        for pid in self.worker_pids():
+            with contextlib.suppress(OSError):
+                status = Path(f"/proc/{pid}/status").read_text()
+                counts[pid] = int(re.search(r"^Threads:\s+(\d+)", status, re.M)[1])  # type: ignore[index]  # Linux always has the line
+        return counts
 
 
 @contextlib.contextmanager

@@ -48,6 +48,7 @@ RESOURCE_BOUND = 4.0
 STATUS_BOUND = HEALTH_TIMEOUT + 1.0
 RECOVERY_BOUND = 10.0
 FAILURE_STATUSES = {500, 503, 504}
+MAX_WORKER_THREADS = 16
 
 
 @dataclass
@@ -172,6 +173,11 @@ def check_outage(outage: Outage, server: GunicornServer, pids_before: set[int]) 
         problems.append("the gunicorn master exited")
     if server.worker_pids() != pids_before:
         problems.append(f"workers changed: {pids_before} -> {server.worker_pids()}")
+    # gthread's 8 request threads, the chassis event loop, the main thread and a few helpers
+    # (health probes): calls stuck on the dead database must not add a thread each.
+    threads = server.worker_threads()
+    if any(count > MAX_WORKER_THREADS for count in threads.values()):
+        problems.append(f"worker thread counts {threads} > {MAX_WORKER_THREADS}")
     failing = [o for o in during if o.status != 200]
     worst = max((o.latency for o in failing if o.planned.kind != "status"), default=0.0)
     worst_status = max((o.latency for o in during if o.planned.kind == "status"), default=0.0)

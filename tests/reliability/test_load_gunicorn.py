@@ -1,5 +1,7 @@
 """Mixed load on gunicorn (gthread, 2 workers x 8 threads): statuses, ids and logs all exact.
 
+On SQLite with text logs and with ``CST_LOG_FORMAT=json``, and on PostgreSQL when configured.
+
 ``CST_LOAD_REQUESTS`` sets the request count (default 3000; ``make load`` runs 10,000).
 """
 
@@ -18,6 +20,7 @@ from tests.reliability.support import (
     GunicornServer,
     check_load,
     gunicorn_server,
+    parse_json_log,
     parse_log,
     plan_mix,
     run_load,
@@ -32,6 +35,7 @@ pytestmark = pytest.mark.load
     scope="module",
     params=[
         "sqlite",
+        "sqlite-json",
         pytest.param(
             "postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)
         ),
@@ -40,10 +44,14 @@ pytestmark = pytest.mark.load
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GunicornServer]:
+    kind, _, log_format = str(request.param).partition("-")
     directory = tmp_path_factory.mktemp("gunicorn")
+    config = {"CST_LOG_FORMAT": log_format or "text"}
     with (
-        service_database(request.param, directory) as database,
-        gunicorn_server(database.settings(pool_size=3, max_overflow=3), directory) as server,
+        service_database(kind, directory) as database,
+        gunicorn_server(
+            database.settings(pool_size=3, max_overflow=3, config=config), directory
+        ) as server,
     ):
         yield server
 
@@ -57,8 +65,9 @@ def test_mixed_load_answers_every_request_with_its_own_id_and_log_lines(
 
     result = run_load(server.port, plan, clients=LOAD_CLIENTS)
 
-    check = check_load(result.outcomes, parse_log(server.log_text()))
     name = request.node.callspec.id if hasattr(request.node, "callspec") else ""
+    parse = parse_json_log if name.endswith("json") else parse_log
+    check = check_load(result.outcomes, parse(server.log_text()))
     summarise(f"gunicorn 2x8 gthread [{name}]", result, check)
     assert len(result.outcomes) == len(plan)
     assert check.problems == []
