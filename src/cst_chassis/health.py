@@ -1,22 +1,286 @@
-"""The health endpoint (placeholder: name and version; the health issue completes it)."""
+"""The health endpoint: ``GET /status`` (``CST_HEALTH_CHECK_ENDPOINT``).
+
+200 when the database (if any) answers and every custom check passes, else 503; the body always
+has ``name`` and ``version`` (the seed's shape), never an exception text, a URL or a traceback.
+The database probe and the custom checks run concurrently, so the answer comes within
+``CST_HEALTH_CHECK_TIMEOUT`` seconds however many checks there are and whatever they wait on
+(see :mod:`cst_chassis.health_runner` for why a stuck check cannot pile up threads).
+Failures are logged on the ``cst_chassis.health`` logger, with the request's operation id.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextvars
+import functools
+import inspect
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, wait
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, TypeVar
+from urllib.parse import quote_plus
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cst_chassis import async_bridge
+from cst_chassis.health_runner import CheckSlot, start_in_thread, start_on_loop
+from cst_chassis.migrations import (
+    MigrationScript,
+    load_migration_script,
+    read_versions,
+    read_versions_async,
+)
 
 if TYPE_CHECKING:
-    from cst_chassis.extension import ChassisState
+    from sqlalchemy.engine import URL
 
-__all__ = ["register_health_endpoint"]
+    from cst_chassis.extension import ChassisState
+    from cst_chassis.typing import DatabaseLike, HealthCheck
+
+__all__ = ["CheckStatus", "DatabaseStatus", "HealthBody", "register_health_endpoint"]
+
+T = TypeVar("T")
+DatabaseStatus = Literal["ok", "unavailable"]
+CheckStatus = Literal["ok", "failing"]
+
+logger = logging.getLogger("cst_chassis.health")
+
+# Longest part of a driver's error message that goes into a log line.
+_MAX_REASON = 300
+
+
+class HealthBody(TypedDict):
+    """The JSON body of the health response (200 and 503 alike).
+
+    ``last_migration`` and ``migrations_pending`` come from the database and are absent when it
+    did not answer; ``head`` comes from the code and is always there when Alembic is configured.
+    ``last_migration`` and ``head`` are a string, ``null``, or a sorted list when there are
+    several (branched migrations).
+    """
+
+    name: str
+    version: str
+    database: NotRequired[DatabaseStatus]
+    last_migration: NotRequired[str | list[str] | None]
+    head: NotRequired[str | list[str] | None]
+    migrations_pending: NotRequired[bool | None]
+    checks: NotRequired[dict[str, CheckStatus]]
 
 
 def register_health_endpoint(app: Flask, state: ChassisState) -> None:
-    """Add the health route (``CST_HEALTH_CHECK_ENDPOINT``, default ``/status``) to ``app``."""
-    config = state.config
+    """Add the health route (``CST_HEALTH_CHECK_ENDPOINT``, default ``/status``) to ``app``.
 
-    def status() -> Response:
-        return jsonify({"name": config.project_name, "version": config.project_version})
+    Called by ``init_app``. Reads the migrations folder named by ``CST_ALEMBIC_SCRIPT_LOCATION``
+    once, here. Raises :class:`TypeError` for a ``db`` that is not a Flask-SQLAlchemy instance,
+    an ``Engine`` or an ``AsyncEngine``; :class:`~cst_chassis.errors.ChassisConfigError` when
+    the migrations folder is missing or unreadable; :class:`~cst_chassis.errors.ChassisError`
+    when that key is set but Alembic is not installed.
+    """
+    _check_database_type(state.db)
+    location = state.config.alembic_script_location
+    script = load_migration_script(location) if location is not None else None
+    health = _Health(state, script)
+    app.add_url_rule(
+        state.config.health_check_endpoint, "cst_chassis_health", health.view, methods=["GET"]
+    )
 
-    app.add_url_rule(config.health_check_endpoint, "cst_chassis_health", status)
+
+def _is_flask_sqlalchemy(db: object) -> bool:
+    # Flask-SQLAlchemy is optional: only look at it if the app already imported it.
+    module = sys.modules.get("flask_sqlalchemy")
+    return module is not None and isinstance(db, module.SQLAlchemy)
+
+
+def _check_database_type(db: object) -> None:
+    if db is None or isinstance(db, Engine | AsyncEngine) or _is_flask_sqlalchemy(db):
+        return
+    raise TypeError(
+        "init_app(app, db): db must be a Flask-SQLAlchemy instance, a SQLAlchemy Engine or an "
+        f"AsyncEngine, not {type(db).__module__}.{type(db).__qualname__}"
+    )
+
+
+class _Health:
+    """The view of one app, with the in-flight state of its checks."""
+
+    def __init__(self, state: ChassisState, script: MigrationScript | None) -> None:
+        self._state = state
+        self._script = script
+        self._database_slot = CheckSlot()
+        self._check_slots: dict[str, CheckSlot] = {}
+
+    def view(self) -> Response:
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API, untyped
+        config = self._state.config
+        timeout = config.health_check_timeout
+        polled_at = time.monotonic()
+        context = contextvars.copy_context()
+
+        database = self._state.db
+        url: URL | None = None
+        database_future: Future[Any] | None = None
+        if database is not None:
+            url, database_future = self._submit_database(database, polled_at, timeout, context)
+        check_futures = {
+            name: self._slot(name).submit(
+                polled_at, functools.partial(_start_check, app, name, check, timeout, context)
+            )
+            for name, check in list(self._state.health_checks.items())
+        }
+        pending = [*check_futures.values()]
+        if database_future is not None:
+            pending.append(database_future)
+        if pending:
+            wait(pending, timeout=max(0.0, polled_at + timeout - time.monotonic()))
+
+        body: HealthBody = {"name": config.project_name, "version": config.project_version}
+        healthy = True
+        if database_future is not None:
+            healthy = self._report_database(body, database_future, url, timeout)
+        if self._script is not None:
+            body["head"] = _one_or_many(self._script.heads)
+        if check_futures:
+            body["checks"] = {
+                name: _check_status(name, future, timeout) for name, future in check_futures.items()
+            }
+            healthy = healthy and all(status == "ok" for status in body["checks"].values())
+        return app.response_class(
+            app.json.dumps(body) + "\n",
+            status=200 if healthy else 503,
+            mimetype="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    def _slot(self, name: str) -> CheckSlot:
+        slot = self._check_slots.get(name)
+        if slot is None:
+            slot = self._check_slots.setdefault(name, CheckSlot())
+        return slot
+
+    def _submit_database(
+        self,
+        database: DatabaseLike,
+        polled_at: float,
+        timeout: float,
+        context: contextvars.Context,
+    ) -> tuple[URL | None, Future[Any]]:
+        if isinstance(database, AsyncEngine):
+            async_engine = database
+            # Always the chassis loop (even with CST_ASYNC_BRIDGE off): the timeout needs a loop
+            # that can cancel the query, and a pooled engine must keep to one loop.
+            return async_engine.url, self._database_slot.submit(
+                polled_at,
+                lambda: start_on_loop(
+                    functools.partial(read_versions_async, async_engine), timeout, context
+                ),
+            )
+        try:
+            # Flask-SQLAlchemy's engine belongs to current_app: resolve it in the request.
+            engine = database if isinstance(database, Engine) else database.engine
+        except Exception as exc:  # e.g. db.init_app(app) was never called
+            failed: Future[Any] = Future()
+            failed.set_exception(exc)
+            return None, failed
+        return engine.url, self._database_slot.submit(
+            polled_at,
+            lambda: start_in_thread("database", functools.partial(read_versions, engine), context),
+        )
+
+    def _report_database(
+        self, body: HealthBody, future: Future[Any], url: URL | None, timeout: float
+    ) -> bool:
+        done = future.done()  # looked at once: the run may finish while this poll reports
+        error = future.exception() if done else None
+        if not done or error is not None:
+            logger.warning(
+                "database %s unavailable: %s",
+                _safe_url(url),
+                _reason(error, timeout, url.password if url is not None else None),
+            )
+            body["database"] = "unavailable"
+            return False
+        versions: tuple[str, ...] = future.result()
+        body["database"] = "ok"
+        body["last_migration"] = _one_or_many(versions)
+        if self._script is not None:
+            body["migrations_pending"] = self._script.pending(versions)
+        return True
+
+
+def _start_check(
+    app: Flask,
+    name: str,
+    check: HealthCheck,
+    timeout: float,
+    context: contextvars.Context,
+) -> Future[Any]:
+    if inspect.iscoroutinefunction(check):
+        return start_on_loop(functools.partial(_run_async_check, app, check), timeout, context)
+    return start_in_thread(
+        f"check:{name}", functools.partial(_run_sync_check, app, check, timeout), context
+    )
+
+
+async def _run_async_check(app: Flask, check: Callable[[], Awaitable[object]]) -> object:
+    # Each run gets an app context of its own: current_app works, and a Flask-SQLAlchemy
+    # session used by the check is not the request's (and is removed when the run ends).
+    with app.app_context():
+        return await check()
+
+
+def _run_sync_check(app: Flask, check: HealthCheck, timeout: float) -> object:
+    with app.app_context():
+        result = check()
+        if inspect.isawaitable(result):  # a sync callable that returns a coroutine
+            result = async_bridge.async_to_sync(_await, timeout=timeout)(result)
+        return result
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+def _check_status(name: str, future: Future[Any], timeout: float) -> CheckStatus:
+    if not future.done():
+        logger.warning("check %r failing: %s", name, _reason(None, timeout, None))
+        return "failing"
+    error = future.exception()
+    if error is not None:
+        logger.warning("check %r failing: %s", name, _reason(error, timeout, None))
+        return "failing"
+    if future.result() is False:
+        logger.warning("check %r failing: it returned False", name)
+        return "failing"
+    return "ok"
+
+
+def _one_or_many(values: tuple[str, ...]) -> str | list[str] | None:
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else list(values)
+
+
+def _safe_url(url: URL | None) -> str:
+    if url is None:
+        return "(engine not available)"
+    # No password, and no query string (it may carry credentials or key paths).
+    return url.set(query={}).render_as_string(hide_password=True)
+
+
+def _reason(error: BaseException | None, timeout: float, password: str | None) -> str:
+    if error is None or isinstance(error, TimeoutError):
+        return f"no answer within {timeout:g} s (CST_HEALTH_CHECK_TIMEOUT)"
+    # The driver's own exception, not SQLAlchemy's wrapper (which repeats the SQL and a link).
+    original = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    message = " ".join(str(original).split())
+    if password:
+        for secret in {password, quote_plus(password)}:
+            message = message.replace(secret, "***")
+    if len(message) > _MAX_REASON:
+        message = message[:_MAX_REASON] + "..."
+    kind = type(original)
+    return f"{kind.__module__}.{kind.__qualname__}: {message}" if message else kind.__qualname__
