@@ -28,6 +28,8 @@ __all__ = [
     "SessionLike",
     "paginate",
     "paginate_async",
+    "paginate_keyset",
+    "paginate_keyset_async",
     "paginate_query",
 ]
 
@@ -235,3 +237,8 @@ def paginate_query(
     if total is None:
         total = query.order_by(None).count()
     return replace(page, total=total)
+
+
+# Keyset (cursor) pagination lives in its own module; re-exported here so every way of paging is
+# importable from cst_chassis.pagination. Imported last: keyset.py needs Page from this module.
+from cst_chassis.keyset import paginate_keyset, paginate_keyset_async  # noqa: E402
