@@ -14,6 +14,7 @@ from cst_chassis.errors import (
     ChassisNotInitializedError,
     InvalidCursorError,
     InvalidPaginationError,
+    MissingSessionError,
 )
 from cst_chassis.extension import ChassisState, CstMicroChassis, get_state
 
@@ -32,6 +33,7 @@ __all__ = [
     "InvalidCursorError",
     "InvalidPaginationError",
     "Meta",
+    "MissingSessionError",
     "PaginationMeta",
     "SuccessEnvelope",
     "get_operation_id",

@@ -14,6 +14,7 @@ __all__ = [
     "ChassisNotInitializedError",
     "InvalidCursorError",
     "InvalidPaginationError",
+    "MissingSessionError",
 ]
 
 
@@ -48,6 +49,10 @@ class InvalidPaginationError(ChassisError, ValueError):
         self.path = path
         self.message = message
         super().__init__(message)
+
+
+class MissingSessionError(ChassisError, RuntimeError):
+    """A ``select()`` was given to a paginated resource, but no session to run it on."""
 
 
 class InvalidCursorError(InvalidPaginationError):

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Query, Session, scoped_session
 from werkzeug.urls import iri_to_uri
 
 from cst_chassis.cursor import MAX_CURSOR_LENGTH, decode_cursor
-from cst_chassis.errors import ChassisError, InvalidCursorError
+from cst_chassis.errors import ChassisError, InvalidCursorError, MissingSessionError
 from cst_chassis.extension import get_state
 from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
 from cst_chassis.pagination import (
@@ -64,10 +64,6 @@ _DIGITS = re.compile(r"[0-9]+")
 # base URL (Werkzeug 2.3 passes a Host header such as "a>b" through) is percent-encoded, so a
 # link can never break out of its <...> in the Link header.
 _URI_SAFE = ":/?#[]@!$&'()*+,;=%"
-
-
-class MissingSessionError(ChassisError, RuntimeError):
-    """A ``select()`` was given to the paginated resource, but no session to run it on."""
 
 
 @dataclass(frozen=True, slots=True)
