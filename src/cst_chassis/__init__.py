@@ -17,6 +17,7 @@ from cst_chassis.errors import (
     MissingSessionError,
 )
 from cst_chassis.extension import ChassisState, CstMicroChassis, get_state
+from cst_chassis.health import HealthBody
 
 __all__ = [
     "AsyncBridgeError",
@@ -30,6 +31,7 @@ __all__ = [
     "CstMicroChassis",
     "ErrorEnvelope",
     "ErrorItem",
+    "HealthBody",
     "InvalidCursorError",
     "InvalidPaginationError",
     "Meta",

@@ -79,8 +79,10 @@ class CstMicroChassis:
         ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET``.
 
         Raises :class:`~cst_chassis.errors.ChassisConfigError` (a ``ValueError``) naming the key
-        and value of a bad setting, and :class:`~cst_chassis.errors.ChassisError` when the app
-        already has the chassis.
+        and value of a bad setting (also: ``CST_ALEMBIC_SCRIPT_LOCATION`` missing, without a
+        ``versions/`` folder, or with a broken revision graph); :class:`~cst_chassis.errors.ChassisError`
+        when the app already has the chassis or ``CST_ALEMBIC_SCRIPT_LOCATION`` is set without
+        Alembic installed; ``TypeError`` when ``db`` is none of the accepted kinds.
         """
         if EXTENSION_KEY in app.extensions:
             raise ChassisError(
@@ -113,7 +115,8 @@ class CstMicroChassis:
         """Register an extra check shown in the health response under ``name``.
 
         The check is a sync or ``async def`` function without arguments; it passes by returning
-        (anything but ``False``) and fails by raising or returning ``False``. A failing check
+        (anything but ``False``) and fails by raising, returning ``False`` or running longer than
+        ``CST_HEALTH_CHECK_TIMEOUT``. Each run gets an app context of its own. A failing check
         makes the health response 503::
 
             @chassis.health_check("cache")
