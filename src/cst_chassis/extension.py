@@ -80,7 +80,8 @@ class CstMicroChassis:
 
         Raises :class:`~cst_chassis.errors.ChassisConfigError` (a ``ValueError``) naming the key
         and value of a bad setting (also: ``CST_ALEMBIC_SCRIPT_LOCATION`` missing, without a
-        ``versions/`` folder, or with a broken revision graph); :class:`~cst_chassis.errors.ChassisError`
+        ``versions/`` folder, or with a broken revision graph);
+        :class:`~cst_chassis.errors.ChassisError`
         when the app already has the chassis or ``CST_ALEMBIC_SCRIPT_LOCATION`` is set without
         Alembic installed; ``TypeError`` when ``db`` is none of the accepted kinds.
         """
