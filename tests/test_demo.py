@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -240,6 +241,30 @@ def test_products_limit_zero_is_a_400_naming_limit(client: FlaskClient) -> None:
     response = client.get("/products?limit=0")
     assert response.status_code == 400
     assert [e["path"] for e in response.get_json()["errors"]] == ["limit"]
+
+
+# -- /products/by-price (keyset) ----------------------------------------------------------
+
+
+def test_products_by_price_walk_follows_cursors_cheapest_first(client: FlaskClient) -> None:
+    seen: list[tuple[int, int]] = []
+    url: str | None = "/products/by-price?limit=40"
+    while url is not None:
+        body = client.get(url).get_json()
+        seen.extend((p["price_cents"], p["id"]) for p in body["data"])
+        url = body["meta"]["pagination"]["next"]
+    assert len(seen) == SEED_COUNT
+    assert seen == sorted(seen)
+
+
+def test_products_by_price_tampered_cursor_is_a_400_naming_cursor(client: FlaskClient) -> None:
+    next_url = client.get("/products/by-price?limit=5").get_json()["meta"]["pagination"]["next"]
+    cursor = parse_qs(urlsplit(next_url).query)["cursor"][0]
+    middle = len(cursor) // 2
+    tampered = cursor[:middle] + ("A" if cursor[middle] != "A" else "B") + cursor[middle + 1 :]
+    response = client.get("/products/by-price", query_string={"cursor": tampered, "limit": 5})
+    assert response.status_code == 400
+    assert [e["path"] for e in response.get_json()["errors"]] == ["cursor"]
 
 
 # -- /products/<id> (async) ----------------------------------------------------------------

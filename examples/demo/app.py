@@ -12,12 +12,13 @@ from cst_chassis import ChassisApi, CstMicroChassis
 from cst_chassis.async_bridge import on_shutdown
 from examples.demo.database import EXTENSION_KEY, Database, database_url_from_env
 from examples.demo.migrate import MIGRATIONS_DIR
-from examples.demo.resources import ProductDetail, ProductList, Relay
+from examples.demo.resources import ProductDetail, ProductList, ProductsByPrice, Relay
 
 __all__ = ["PROJECT_NAME", "PROJECT_VERSION", "create_app"]
 
 PROJECT_NAME = "cst-chassis-demo"
 PROJECT_VERSION = "1.0.0"
+DEMO_CURSOR_SECRET = "cst-chassis-demo: not a secret"
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("examples.demo.access")
@@ -38,6 +39,9 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
         # /status then also reports whether the database is behind the code's migrations.
         CST_ALEMBIC_SCRIPT_LOCATION=str(MIGRATIONS_DIR),
         DEMO_UPSTREAM_URL=upstream_url,
+        # Signs the keyset cursors of /products/by-price. A fixed value so that every gunicorn
+        # worker accepts the others' cursors; set CST_CURSOR_SECRET for a real service.
+        CST_CURSOR_SECRET=DEMO_CURSOR_SECRET,
     )
     database = Database.connect(database_url or database_url_from_env())
     app.extensions[EXTENSION_KEY] = database
@@ -67,6 +71,7 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
 
     api = ChassisApi(app)
     api.add_resource(ProductList, "/products")
+    api.add_resource(ProductsByPrice, "/products/by-price")
     api.add_resource(ProductDetail, "/products/<int:product_id>")
     api.add_resource(Relay, "/relay")
     logger.info("demo app ready on %s", database.safe_url())

@@ -2,6 +2,7 @@
 
 - ``/products``: a paginated sync resource over ``select()``, with filters kept in the links,
   and ``add_error`` validation of the query string; ``POST`` creates a product (``async def``).
+- ``/products/by-price``: keyset (cursor) pagination, cheapest first, on the price index.
 - ``/products/<id>``: an ``async def`` resource on the pooled ``AsyncEngine``; ``abort(404)``.
 - ``/relay``: calls another service's ``/status`` (by default this one) forwarding the operation
   id with ``outgoing_headers()``, so both services log the same id.
@@ -24,7 +25,7 @@ from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from examples.demo.database import get_database
 from examples.demo.models import NAME_MAX_LENGTH, Product, ProductJson, product_json
 
-__all__ = ["ProductDetail", "ProductList", "Relay", "RelayJson"]
+__all__ = ["ProductDetail", "ProductList", "ProductsByPrice", "Relay", "RelayJson"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,22 @@ class ProductList(ApiPaginatedMixin, ApiResource):
             session.add(product)
         logger.info("created product %d", product.id)
         return product_json(product), 201
+
+
+class ProductsByPrice(ApiPaginatedMixin, ApiResource):
+    """``GET /products/by-price?limit=&cursor=``: keyset pagination, cheapest first.
+
+    Each page costs the same at any depth (``WHERE (price_cents, id) > (...)`` on the
+    ``ix_products_price_cents_id`` index), and products added meanwhile never shift the pages.
+    """
+
+    pagination_mode = "keyset"
+
+    def get(self) -> list[ProductJson]:
+        stmt = select(Product).order_by(Product.price_cents, Product.id)
+        with get_database().sessions() as session:
+            page = self.get_paginated_query_result(stmt, session)
+            return [product_json(product) for product in page]
 
 
 class ProductDetail(ApiResource):

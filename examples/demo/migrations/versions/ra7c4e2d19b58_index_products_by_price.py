@@ -1,4 +1,4 @@
-"""Index products by price (the order of the cheapest-first listing).
+"""Index products by price (the order of /products/by-price and ?sort=price).
 
 Revision ID: a7c4e2d19b58
 Revises: 3f2a1c9b7d10
