@@ -26,7 +26,7 @@ from flask import Flask, Response, g, request
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from cst_chassis import AsyncBridgeError, ChassisApi, get_operation_id
+from cst_chassis import AsyncBridgeError, AsyncBridgeTimeout, ChassisApi, get_operation_id
 from cst_chassis.async_bridge import async_to_sync, get_loop, run_coroutine, spawn_background
 from cst_chassis.resources import ApiResource
 from tests.async_support import Item, create_items, get, item_name, serve
@@ -361,7 +361,7 @@ def test_view_blocking_the_loop_delays_others_only_up_to_the_timeout(
     class Blocking(ApiResource):
         async def get(self) -> dict[str, Any]:
             blocking.set()
-            time.sleep(1.5)  # the mistake under test: a blocking call on the loop
+            time.sleep(2.0)  # the mistake under test: a blocking call on the loop
             return {}
 
     class Quick(ApiResource):
@@ -384,7 +384,7 @@ def test_view_blocking_the_loop_delays_others_only_up_to_the_timeout(
     finally:
         blocker.join(timeout=10)
     assert quick.status_code == 504
-    assert waited < 1.0  # the timeout (0.3 s), not the 1.5 s block
+    assert waited < 1.5  # the timeout (0.3 s), not the 2 s block
     assert statuses == [504]
     run_coroutine(asyncio.sleep, 0)  # the loop is free again
     assert app.test_client().get("/quick").status_code == 200
@@ -396,6 +396,44 @@ def test_async_to_sync_without_timeout_waits_for_the_coroutine() -> None:
         return value * 2
 
     assert async_to_sync(slow_double)(21) == 42
+
+
+def test_timeout_in_a_plain_async_view_reaches_flask_error_handling(make_app: AppFactory) -> None:
+    app = make_app(CST_ASYNC_TIMEOUT=0.1)
+
+    @app.get("/slow")
+    async def slow() -> dict[str, Any]:
+        await asyncio.sleep(30)
+        return {}
+
+    @app.errorhandler(AsyncBridgeTimeout)
+    def on_timeout(exc: AsyncBridgeTimeout) -> tuple[dict[str, Any], int]:
+        return {"error": type(exc).__name__}, 504
+
+    response = app.test_client().get("/slow")
+    assert (response.status_code, response.get_json()) == (504, {"error": "AsyncBridgeTimeout"})
+
+
+def test_async_hooks_and_error_handlers_run_on_the_chassis_loop(make_app: AppFactory) -> None:
+    app = make_app()
+    threads: dict[str, int] = {}
+
+    @app.before_request
+    async def before() -> None:
+        threads["before_request"] = threading.get_ident()
+
+    @app.get("/fails")
+    def fails() -> str:
+        raise Boom("sync view, async handler")
+
+    @app.errorhandler(Boom)  # type: ignore[type-var,unused-ignore]  # Flask 2.3 types handlers as sync only
+    async def on_boom(exc: Boom) -> tuple[str, int]:
+        threads["errorhandler"] = threading.get_ident()
+        return "handled", 418
+
+    assert app.test_client().get("/fails").status_code == 418
+    loop_thread = run_coroutine(_loop_thread_ident)
+    assert threads == {"before_request": loop_thread, "errorhandler": loop_thread}
 
 
 # --- opt-out ----------------------------------------------------------------------------------

@@ -19,14 +19,15 @@ Semantics (see the README's "Async views"):
 - Fork: a child process starts its own loop on first use (the pid is checked). What the child
   inherited from the parent's loop is never touched again, and async engines registered with
   :func:`on_shutdown` get a fresh connection pool in the child.
-- Exit: an ``atexit`` hook runs the registered shutdown coroutines (e.g. ``AsyncEngine.dispose``),
-  cancels what is left and closes the loop.
+- Exit: an ``atexit`` hook cancels the tasks still running (background tasks), runs the
+  registered shutdown coroutines (e.g. ``AsyncEngine.dispose``) and closes the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import contextvars
 import functools
 import logging
@@ -196,8 +197,10 @@ def run_coroutine(
 ) -> R:
     """Run ``func(*args, **kwargs)`` on the chassis loop from sync code and wait (no timeout).
 
-    For start-up work and scripts (``run_coroutine(engine.dispose)``). Raises what the coroutine
-    raises, and :class:`~cst_chassis.errors.AsyncBridgeError` when called from the loop itself.
+    For start-up work and scripts (``run_coroutine(engine.dispose)``). As for views, tasks the
+    coroutine leaves running are cancelled when it returns (see :func:`spawn_background`).
+    Raises what the coroutine raises, and :class:`~cst_chassis.errors.AsyncBridgeError` when
+    called from the loop itself.
     """
     return _run(func, args, kwargs, -1)
 
@@ -356,8 +359,9 @@ def _after_fork_in_child() -> None:
         # inherited ever acts on it: a finaliser that unregistered a socket (asyncpg terminates
         # unclosed connections) would remove it from the epoll set the parent still uses.
         stale.loop._closed = True  # type: ignore[attr-defined]  # no public way to retire a loop without running it
-        for task in asyncio.all_tasks(stale.loop):
-            task._log_destroy_pending = False  # type: ignore[attr-defined]  # the parent still runs them
+        with contextlib.suppress(RuntimeError):  # the set of tasks changed while forking
+            for task in asyncio.all_tasks(stale.loop):
+                task._log_destroy_pending = False  # type: ignore[attr-defined]  # the parent still runs them
         _inherited.append(stale)
     _inherited.extend(_background)
     _background.clear()
