@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The full reliability load (tests/reliability, docs/reliability.md): the tests marked `load`
+# The full reliability load (tests/reliability; README, "Reliability"): the tests marked `load`
 # with LOAD_REQUESTS requests per server (make test runs them with 3000 / 1500).
 LOAD_REQUESTS ?= 10000
 
@@ -37,7 +37,7 @@ load: $(STAMP)
 	CST_LOAD_REQUESTS=$(LOAD_REQUESTS) CST_LOAD_THREADED_REQUESTS=$(LOAD_REQUESTS) \
 		$(BIN)/pytest -m load tests/reliability $(PYTEST_ARGS)
 
-# The demo (examples/demo, docs/demo.md): migrates and seeds DATABASE_URL (default: a SQLite file,
+# The demo (examples/demo; README, "The demo service"): migrates and seeds DATABASE_URL (default: a SQLite file,
 # examples/demo/demo.db), then serves on http://$(DEMO_HOST):$(PORT). make demo PORT=8000 to move.
 DEMO_HOST ?= 127.0.0.1
 PORT ?= 5000

@@ -2,7 +2,7 @@
 
 - ``prepare``: apply the Alembic migrations (``upgrade head``) and seed products if empty.
 - ``serve`` (default): ``prepare``, then serve on ``HOST``:``PORT`` (default 127.0.0.1:5000)
-  with Werkzeug's threaded server. For several processes use gunicorn (docs/deploy.md).
+  with Werkzeug's threaded server. For several processes use gunicorn (README, "Deployment").
 """
 
 from __future__ import annotations
