@@ -44,12 +44,11 @@ from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginati
 if TYPE_CHECKING:
     from sqlalchemy import Select
     from sqlalchemy.engine import Row
-    from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
-    from sqlalchemy.orm import Session, scoped_session
 
     # Imported where first needed at run time: cst_chassis.pagination may re-export this
     # module's functions, and importing it here at load time would then make a cycle.
     from cst_chassis.pagination import Page
+    from cst_chassis.typing import AsyncSessionLike, SessionLike
 
 __all__ = ["DEFAULT_KEYSET_LIMIT", "paginate_keyset", "paginate_keyset_async"]
 
@@ -441,7 +440,7 @@ def _dialect_name(bind: Any) -> str:
 
 @overload
 def paginate_keyset(
-    session: Session | scoped_session[Any],
+    session: SessionLike,
     stmt: Select[tuple[T]],
     *,
     cursor: str | None = None,
@@ -450,7 +449,7 @@ def paginate_keyset(
 ) -> Page[T]: ...
 @overload
 def paginate_keyset(
-    session: Session | scoped_session[Any],
+    session: SessionLike,
     stmt: Select[T],  # type: ignore[type-var, unused-ignore]  # SQLAlchemy 2.1 form; 2.0 bounds Select's parameter to a tuple
     *,
     cursor: str | None = None,
@@ -458,7 +457,7 @@ def paginate_keyset(
     secret: bytes,
 ) -> Page[T]: ...
 def paginate_keyset(
-    session: Session | scoped_session[Any],
+    session: SessionLike,
     stmt: Select[Any],
     *,
     cursor: str | None = None,
@@ -485,7 +484,7 @@ def paginate_keyset(
 
 @overload
 async def paginate_keyset_async(
-    session: AsyncSession | async_scoped_session[Any],
+    session: AsyncSessionLike,
     stmt: Select[tuple[T]],
     *,
     cursor: str | None = None,
@@ -494,7 +493,7 @@ async def paginate_keyset_async(
 ) -> Page[T]: ...
 @overload
 async def paginate_keyset_async(
-    session: AsyncSession | async_scoped_session[Any],
+    session: AsyncSessionLike,
     stmt: Select[T],  # type: ignore[type-var, unused-ignore]  # SQLAlchemy 2.1 form; 2.0 bounds Select's parameter to a tuple
     *,
     cursor: str | None = None,
@@ -502,7 +501,7 @@ async def paginate_keyset_async(
     secret: bytes,
 ) -> Page[T]: ...
 async def paginate_keyset_async(
-    session: AsyncSession | async_scoped_session[Any],
+    session: AsyncSessionLike,
     stmt: Select[Any],
     *,
     cursor: str | None = None,

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from sqlalchemy import func, select
 
 from cst_chassis.errors import InvalidPaginationError
+from cst_chassis.typing import AsyncSessionLike, SessionLike
 
 if TYPE_CHECKING:
     from sqlalchemy import Result, Select
-    from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
-    from sqlalchemy.orm import Query, Session, scoped_session
+    from sqlalchemy.orm import Query
 
 __all__ = [
     "MAX_OFFSET",
@@ -38,10 +38,6 @@ T = TypeVar("T")
 # Offsets above this overflow in some drivers and JSON clients (2**53 is the last integer a
 # JavaScript number holds exactly); PostgreSQL and SQLite both take it.
 MAX_OFFSET = 2**53
-
-# A plain Session or Flask-SQLAlchemy's ``db.session`` (a scoped_session proxying one).
-SessionLike: TypeAlias = "Session | scoped_session[Any]"
-AsyncSessionLike: TypeAlias = "AsyncSession | async_scoped_session[Any]"
 
 
 @dataclass(frozen=True, slots=True)
