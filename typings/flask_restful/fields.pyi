@@ -35,8 +35,12 @@ def to_marshallable_type(obj: Any) -> Any: ...
 class Raw:
     attribute: str | Callable[[Any], Any] | None
     default: Any
+    # ``attribute`` is keyword-only here although ``Raw`` itself accepts it positionally: the
+    # subclasses (``Integer``, ``DateTime``, ...) take it by keyword only, and a base constructor
+    # that accepts more than theirs makes ``type[Integer]`` incompatible with ``type[Raw]``, so
+    # the everyday ``{"id": fields.Integer, "name": fields.String}`` failed under --strict.
     def __init__(
-        self, default: Any = None, attribute: str | Callable[[Any], Any] | None = None
+        self, default: Any = None, *, attribute: str | Callable[[Any], Any] | None = None
     ) -> None: ...
     def format(self, value: Any) -> Any: ...
     # ``key`` is the field name, or the item index when used inside ``List``.
