@@ -20,7 +20,7 @@ def _app(**config: object) -> Flask:
         return {"id": product_id}
 
     @app.get("/crash")
-    def crash() -> None:
+    def crash() -> str:
         raise RuntimeError("internal detail")
 
     return app

@@ -106,20 +106,36 @@ def error_response(
 def _render_error(
     api: flask_restful.Api | None, body: ErrorEnvelope, code: int, headers: list[tuple[str, str]]
 ) -> ResponseBase:
-    # The client's choice among the API's representations when it made one (an XML API answers
-    # XML); JSON otherwise, so an error stays readable on a 406 or from an API without JSON.
-    if api is not None and not takes_json_shortcut(api):
-        representations = api.representations
-        mediatype = request.accept_mimetypes.best_match(representations)
-        render = representations.get(mediatype) if mediatype is not None else None
-        if render is not None and render is not output_json:
-            try:
-                response = render(body, code, headers)
-            except Exception:  # a representation that cannot render an error body
-                logger.warning("The %s representation failed on an error body", mediatype)
-            else:
-                response.headers["Content-Type"] = mediatype
-                return response
+    # flask-restful's negotiation (the client's pick among the API's representations, else the
+    # default mediatype; on a 406 without default, the first representation, else text/plain),
+    # except that it never fails: where flask-restful would raise (no representation for the
+    # chosen type) or a representation cannot render the body, the envelope goes out as JSON.
+    if api is None or takes_json_shortcut(api):
+        return _json_error(body, code, headers)
+    representations = api.representations
+    mediatype = request.accept_mimetypes.best_match(representations)
+    if mediatype is None:
+        if code == 406 and api.default_mediatype is None:
+            mediatype = next(iter(representations), "text/plain")
+        else:
+            mediatype = api.default_mediatype
+    render = representations.get(mediatype) if mediatype is not None else None
+    if render is not None and render is not output_json:
+        try:
+            response = render(body, code, headers)
+        except Exception:  # a representation that cannot render an error body
+            logger.warning("The %s representation failed on an error body", mediatype)
+        else:
+            response.headers["Content-Type"] = mediatype
+            return response
+    response = _json_error(body, code, headers)
+    if mediatype == "text/plain" and render is None:
+        # flask-restful's own fallback type when the API has no representation at all.
+        response.headers["Content-Type"] = "text/plain"
+    return response
+
+
+def _json_error(body: ErrorEnvelope, code: int, headers: list[tuple[str, str]]) -> ResponseBase:
     try:
         return json_response(body, code, headers)
     except (TypeError, ValueError):
