@@ -42,6 +42,9 @@ SEED_REQUIREMENTS = [
     "cst-micro-chassis==0.1.0",
     # The seed pins flask==1.1.*, whose Jinja2 2.11 imports a name MarkupSafe 2.1 removed.
     "markupsafe<2.1",
+    # Its README's pagination example runs on Flask-SQLAlchemy; these are the last for Flask 1.1.
+    "flask-sqlalchemy==2.5.1",
+    "sqlalchemy==1.4.*",
 ]
 
 
