@@ -120,7 +120,7 @@ def _render_error(
         else:
             mediatype = api.default_mediatype
     render = representations.get(mediatype) if mediatype is not None else None
-    if render is not None and render is not output_json:
+    if mediatype is not None and render is not None and render is not output_json:
         try:
             response = render(body, code, headers)
         except Exception:  # a representation that cannot render an error body

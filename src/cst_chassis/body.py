@@ -12,12 +12,14 @@ that does not parse, into a 400 whose error item names ``path: "body"``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, current_app
 from werkzeug.exceptions import BadRequest
 
 if TYPE_CHECKING:
+    from flask import Request
+
     from cst_chassis.config import ChassisConfig
 
 __all__ = ["INVALID_JSON_MESSAGE", "ChassisRequestMixin", "install_body_checks"]
@@ -55,6 +57,6 @@ def install_body_checks(app: Flask, config: ChassisConfig) -> None:
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = config.max_content_length
     if not issubclass(app.request_class, ChassisRequestMixin):
-        app.request_class = type(  # keeps whatever request class the app already uses
-            "ChassisRequest", (ChassisRequestMixin, app.request_class), {}
-        )
+        # Keeps whatever request class the app already uses.
+        request_class = type("ChassisRequest", (ChassisRequestMixin, app.request_class), {})
+        app.request_class = cast("type[Request]", request_class)
