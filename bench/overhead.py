@@ -10,6 +10,11 @@ phases of a noisy machine hit all of them), and the script prints the median ove
     .venv/bin/python bench/overhead.py --no-pin         # let the loop thread use another core
 
 Targets (issue 5): chassis sync <= 1.10x bare Flask-RESTful; chassis async <= 2.0x chassis sync.
+
+    .venv/bin/python bench/overhead.py --callgrind-drop-in   # instructions per request (valgrind)
+
+Issue 15's target: ApiResource on a plain flask_restful.Api (the drop-in path) <= 1.00x bare
+Flask-RESTful in callgrind instructions per request (see :func:`callgrind_drop_in`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ import asyncio
 import gc
 import logging
 import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -158,13 +165,58 @@ def time_calls(app: WSGIApp, environ: dict[str, Any], calls: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
+DROP_IN = ["bare Flask-RESTful sync", "chassis sync, flask_restful.Api", "chassis sync ApiResource"]
+
+
+def callgrind_drop_in(few: int = 100, many: int = 1100) -> None:
+    """Callgrind instructions per request of the drop-in path, against bare Flask-RESTful.
+
+    Each variant runs twice under valgrind (``few`` and ``many`` requests after the same
+    warm-up); the difference divided by ``many - few`` cancels start-up and imports.
+    """
+    per_request: dict[str, float] = {}
+    for name in DROP_IN:
+        counts = []
+        for calls in (few, many):
+            result = subprocess.run(
+                [
+                    *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
+                    *(sys.executable, __file__, "--only", name, "--calls", str(calls)),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            counts.append(int(re.findall(r"Collected : (\d+)", result.stderr)[-1]))
+        per_request[name] = (counts[1] - counts[0]) / (many - few)
+    base = per_request[DROP_IN[0]]
+    for name, instructions in per_request.items():
+        print(f"{name:36} {instructions / 1000:8.1f}k instructions  {instructions / base:5.3f}x")
+
+
+def _only(name: str, calls: int) -> None:
+    logging.disable(logging.WARNING)
+    environ = EnvironBuilder(path="/hello", method="GET").get_environ()
+    app = VARIANTS[name]()
+    time_calls(app, environ, 50)  # warm-up: first-request work is not per-request cost
+    time_calls(app, environ, calls)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin the process to")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
+    parser.add_argument("--callgrind-drop-in", action="store_true", help=callgrind_drop_in.__doc__)
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # one variant, for callgrind
     args = parser.parse_args()
+    if args.callgrind_drop_in:
+        callgrind_drop_in()
+        return
+    if args.only:
+        _only(args.only, args.calls)
+        return
 
     if not args.no_pin:
         os.sched_setaffinity(0, {args.cpu})

@@ -10,11 +10,18 @@ from typing import Any
 import flask_restful
 import pytest
 from flask import Blueprint, Flask, Response, make_response
-from flask_restful import abort
+from flask.signals import got_request_exception
+from flask_restful import abort, reqparse
 from werkzeug.exceptions import Conflict
 
-from cst_chassis import ChassisApi, get_operation_id
-from cst_chassis.resources import ApiResource
+from cst_chassis import (
+    ChassisApi,
+    CstMicroChassis,
+    InvalidCursorError,
+    InvalidPaginationError,
+    get_operation_id,
+)
+from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 
 
 def _client_for(app: Flask, resource: type[ApiResource], url: str = "/r") -> Any:
@@ -341,3 +348,185 @@ def test_without_init_app_the_body_still_has_an_operation_id() -> None:
     body = _client_for(bare, R).get("/r").get_json()
     assert isinstance(body["meta"]["operation_id"], str)
     assert body["data"] == "x"
+
+
+# --- error details: reqparse, abort extras, pagination errors, decorators ----------------------
+
+
+@pytest.mark.parametrize("api_class", [ChassisApi, flask_restful.Api])
+def test_reqparse_errors_become_one_item_per_argument(
+    app: Flask, api_class: type[flask_restful.Api]
+) -> None:
+    class R(ApiResource):
+        def get(self) -> str:
+            parser = reqparse.RequestParser()
+            parser.add_argument("name", required=True, location="args")
+            return str(parser.parse_args()["name"])
+
+    api_class(app).add_resource(R, "/r")
+    response = app.test_client().get("/r")
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == [
+        {"message": "Missing required parameter in the query string", "path": "name"}
+    ]
+
+
+@pytest.mark.parametrize("api_class", [ChassisApi, flask_restful.Api])
+def test_bundled_reqparse_errors_name_every_argument(
+    app: Flask, api_class: type[flask_restful.Api]
+) -> None:
+    class R(ApiResource):
+        def get(self) -> str:
+            parser = reqparse.RequestParser(bundle_errors=True)
+            parser.add_argument("name", required=True, location="args")
+            parser.add_argument("age", type=int, location="args", help="age: {error_msg}")
+            return str(parser.parse_args())
+
+    api_class(app).add_resource(R, "/r")
+    response = app.test_client().get("/r?age=old")
+    assert response.status_code == 400
+    errors = sorted(response.get_json()["errors"], key=lambda item: item["path"])
+    assert [item["path"] for item in errors] == ["age", "name"]
+    assert errors[0]["message"].startswith("age: invalid literal for int()")
+    assert errors[1]["message"] == "Missing required parameter in the query string"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "items"),
+    [
+        ({"message": "conflict", "code": "X1"}, [{"message": "conflict", "code": "X1"}]),
+        ({"message": "bad", "path": "name"}, [{"message": "bad", "path": "name"}]),
+        (
+            {"message": ["first", {"message": "second", "path": "b"}]},
+            [{"message": "first"}, {"message": "second", "path": "b"}],
+        ),
+        ({"message": {"a": "is wrong"}}, [{"message": "is wrong", "path": "a"}]),
+        ({"code": "X2"}, [{"message": Conflict.description, "code": "X2"}]),
+    ],
+)
+def test_abort_details_reach_the_error_item(
+    app: Flask, kwargs: dict[str, Any], items: list[dict[str, Any]]
+) -> None:
+    class R(ApiResource):
+        def get(self) -> None:
+            abort(409, **kwargs)
+
+    response = _client_for(app, R).get("/r")
+    assert response.status_code == 409
+    assert response.get_json()["errors"] == items
+
+
+def test_abort_extra_that_json_cannot_hold_keeps_the_message(app: Flask) -> None:
+    class R(ApiResource):
+        def get(self) -> None:
+            abort(422, message="unprocessable", detail=object())
+
+    response = _client_for(app, R).get("/r")
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == [{"message": "unprocessable"}]
+
+
+def test_invalid_pagination_error_from_the_hook_is_a_400_with_path(app: Flask) -> None:
+    class R(ApiResource):
+        def _before_method(self) -> None:
+            raise InvalidPaginationError("limit", "limit must be an integer from 1 to 100")
+
+        def get(self) -> str:
+            raise AssertionError("the method must not run")
+
+    response = _client_for(app, R).get("/r?limit=0")
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == [
+        {"message": "limit must be an integer from 1 to 100", "path": "limit"}
+    ]
+
+
+def test_invalid_cursor_error_in_the_method_is_a_400_with_path(app: Flask) -> None:
+    class R(ApiResource):
+        def get(self) -> str:
+            raise InvalidCursorError("The cursor is too long")
+
+    response = _client_for(app, R).get("/r")
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == [
+        {"message": "The cursor is too long", "path": "cursor"}
+    ]
+
+
+def _require_token(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from flask import request
+
+        if request.headers.get("Authorization") != "Bearer ok":
+            abort(401, message="log in first")
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def test_auth_decorator_answers_before_the_pagination_checks(app: Flask) -> None:
+    class Products(ApiPaginatedMixin, ApiResource):
+        method_decorators = [_require_token]
+
+        def get(self) -> list[int]:
+            return []
+
+    client = _client_for(app, Products)
+    assert client.get("/r?limit=0").status_code == 401
+    limited = client.get("/r?limit=0", headers={"Authorization": "Bearer ok"})
+    assert limited.status_code == 400
+    assert limited.get_json()["errors"][0]["path"] == "limit"
+
+
+@pytest.mark.parametrize("api_class", [ChassisApi, flask_restful.Api])
+def test_flask_restful_error_features_apply_to_api_resources(
+    app: Flask, api_class: type[flask_restful.Api]
+) -> None:
+    class Teapot(Exception):
+        pass
+
+    class R(ApiResource):
+        def get(self) -> None:
+            raise Teapot()
+
+        def delete(self) -> None:
+            abort(401, message="who are you?")
+
+    api = api_class(
+        app,
+        errors={"Teapot": {"message": "short and stout", "status": 418}},
+        serve_challenge_on_401=True,
+    )
+    api.add_resource(R, "/r")
+    client = app.test_client()
+    seen: list[BaseException] = []
+
+    def record(sender: Flask, exception: BaseException) -> None:
+        seen.append(exception)
+
+    with got_request_exception.connected_to(record, app):
+        teapot = client.get("/r")
+        unauthorized = client.delete("/r")
+    assert teapot.status_code == 418
+    assert teapot.get_json()["errors"] == [{"message": "short and stout"}]
+    assert unauthorized.status_code == 401
+    assert unauthorized.headers["WWW-Authenticate"] == 'Basic realm="flask-restful"'
+    assert [type(e).__name__ for e in seen] == ["Teapot", "Unauthorized"]
+
+
+def test_drop_in_path_sends_the_same_bytes_as_chassis_api() -> None:
+    bodies = []
+    for api_class in (ChassisApi, flask_restful.Api):
+        app = Flask("drop-in")
+        CstMicroChassis(app)
+
+        class R(ApiResource):
+            def get(self) -> tuple[dict[str, int], int, dict[str, str]]:
+                return {"b": 2, "a": 1}, 201, {"X-A": "1"}
+
+        api_class(app).add_resource(R, "/r")
+        response = app.test_client().get("/r", headers={"X-Operation-ID": "same"})
+        assert response.headers["X-A"] == "1"
+        bodies.append((response.status_code, response.headers["Content-Type"], response.data))
+    assert bodies[0] == bodies[1]

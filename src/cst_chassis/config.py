@@ -31,6 +31,9 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 _DEFAULT_ASYNC_TIMEOUT: float | None = 30.0
+# 1 MiB, nginx's default client_max_body_size: ample for JSON, small enough that a worker never
+# buffers an attacker's 200 MB.
+_DEFAULT_MAX_CONTENT_LENGTH: int | None = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,8 @@ class ChassisConfig:
     async_timeout: float | None = 30.0
     alembic_script_location: str | None = None
     cursor_secret: str | None = None
+    max_content_length: int | None = _DEFAULT_MAX_CONTENT_LENGTH
+    envelope_http_errors: bool = True
 
 
 class _Source:
@@ -108,6 +113,12 @@ def _optional_seconds(key: str, value: object) -> float | None:
     if isinstance(value, str) and value.strip().lower() in {"none", "off"}:
         return None
     return _positive_seconds(key, value)
+
+
+def _optional_bytes(key: str, value: object) -> int | None:
+    if isinstance(value, str) and value.strip().lower() in {"none", "off"}:
+        return None
+    return _positive_int(key, value)
 
 
 def _boolean(key: str, value: object) -> bool:
@@ -179,4 +190,13 @@ def load_config(
         async_timeout=source.get("CST_ASYNC_TIMEOUT", _optional_seconds, _DEFAULT_ASYNC_TIMEOUT),
         alembic_script_location=source.get("CST_ALEMBIC_SCRIPT_LOCATION", _string, None),
         cursor_secret=source.get("CST_CURSOR_SECRET", _string, None),
+        max_content_length=_max_content_length(source, app_config),
+        envelope_http_errors=source.get("CST_ENVELOPE_HTTP_ERRORS", _boolean, True),
     )
+
+
+def _max_content_length(source: _Source, app_config: Mapping[str, object]) -> int | None:
+    # The app's own MAX_CONTENT_LENGTH (Flask's key) wins: the chassis only supplies a default.
+    if app_config.get("MAX_CONTENT_LENGTH") is not None:
+        return _positive_int("MAX_CONTENT_LENGTH", app_config["MAX_CONTENT_LENGTH"])
+    return source.get("CST_MAX_CONTENT_LENGTH", _optional_bytes, _DEFAULT_MAX_CONTENT_LENGTH)

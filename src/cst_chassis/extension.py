@@ -13,6 +13,8 @@ from flask.logging import default_handler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cst_chassis import async_bridge
+from cst_chassis.app_errors import install_http_error_envelope
+from cst_chassis.body import install_body_checks
 from cst_chassis.config import ChassisConfig, load_config
 from cst_chassis.errors import ChassisError, ChassisNotInitializedError
 from cst_chassis.health import register_health_endpoint
@@ -76,7 +78,9 @@ class CstMicroChassis:
         ``CST_PROJECT_VERSION``, ``CST_HEALTH_CHECK_ENDPOINT``, ``CST_HEALTH_CHECK_TIMEOUT``,
         ``CST_STREAM_LOG_LEVEL``, ``CST_LOG_FORMAT``, ``CST_API_DEFAULT_PAGE_SIZE``,
         ``CST_API_MAX_PAGE_SIZE``, ``CST_OPERATION_ID_HEADER``, ``CST_ASYNC_BRIDGE``,
-        ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET``.
+        ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET``,
+        ``CST_MAX_CONTENT_LENGTH`` (and Flask's ``MAX_CONTENT_LENGTH``, which wins when set),
+        ``CST_ENVELOPE_HTTP_ERRORS``.
 
         Raises :class:`~cst_chassis.errors.ChassisConfigError` (a ``ValueError``) naming the key
         and value of a bad setting (also: ``CST_ALEMBIC_SCRIPT_LOCATION`` missing, without a
@@ -108,6 +112,10 @@ class CstMicroChassis:
             )
         if isinstance(db, AsyncEngine):
             async_bridge.on_shutdown(db.dispose)
+
+        install_body_checks(app, config)
+        if config.envelope_http_errors:
+            install_http_error_envelope(app)
 
         app.extensions[EXTENSION_KEY] = state
         register_health_endpoint(app, state)

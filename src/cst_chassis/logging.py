@@ -100,3 +100,53 @@ def install_logging(level: int, log_format: LogFormat) -> logging.Handler:
     if root.level == logging.NOTSET or root.level > level:
         root.setLevel(level)
     return handler
+
+
+# -- cst-micro-chassis 0.1.0 names (README, "Migrating from cst-micro-chassis") -------------------
+# Thin equivalents so code ported by renaming the package keeps importing them; install_logging
+# is what init_app uses.
+
+FORMAT = TEXT_FORMAT
+
+
+class CstMicroChassisLogFormatter(logging.Formatter):
+    """The seed's formatter: ``FORMAT`` with the current operation id (from the ContextVar).
+
+    Prefer :class:`OperationIdFilter` on your handler: it works with any formatter.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        OperationIdFilter().filter(record)
+        return super().format(record)
+
+
+def get_log_config_dict(app_name: str, level: str = "INFO") -> dict[str, object]:
+    """The seed's ``logging.config.dictConfig`` dictionary, minus its bug.
+
+    A stdout handler with :class:`CstMicroChassisLogFormatter` on the root logger and on
+    ``app_name``'s logger (at ``level``; the seed read ``CST_STREAM_LOG_LEVEL`` at import time).
+    Unlike the seed's, it sets ``disable_existing_loggers: False``, so applying it does not
+    silence loggers created before. ``init_app`` does not use it: it calls ``install_logging``.
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "standard": {
+                "()": f"{__name__}.CstMicroChassisLogFormatter",
+                "format": FORMAT,
+            }
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "standard",
+                "level": "DEBUG",
+            }
+        },
+        "root": {"handlers": ["console"], "level": "INFO"},
+        "loggers": {app_name: {"handlers": ["console"], "propagate": False, "level": level}},
+    }
+
+
+__all__ += ["FORMAT", "CstMicroChassisLogFormatter", "get_log_config_dict"]

@@ -7,33 +7,23 @@ Success: ``{"meta": {"operation_id"}, "data"}``; errors: ``{"meta", "errors": [.
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+import flask_restful
 from flask import current_app, request
 from flask_restful import Resource
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.wrappers import Response as ResponseBase
 
-from cst_chassis.api import ChassisApi
-from cst_chassis.envelope import (
-    ErrorItem,
-    Meta,
-    error_envelope,
-    http_error_parts,
-    internal_error_parts,
-    success_envelope,
-)
-from cst_chassis.errors import AsyncBridgeTimeout
+from cst_chassis.api import ChassisApi, error_response, json_response, takes_json_shortcut
+from cst_chassis.envelope import ErrorItem, Meta, error_envelope, success_envelope
 from cst_chassis.pagination_mixin import ApiPaginatedMixin
 
 __all__ = ["ApiPaginatedMixin", "ApiResource", "ChassisApi", "ResponseHeaders"]
 
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
-
-logger = logging.getLogger("cst_chassis")
 
 # What a resource may return as headers: flask-restful passes them on to ``make_response``.
 ResponseHeaders = Mapping[str, str] | list[tuple[str, str]]
@@ -47,22 +37,40 @@ class ApiResource(Resource):
       A ``Response`` object is passed through untouched.
     - :meth:`add_error` collects errors; the response then has ``"errors"`` and no ``"data"``,
       and a success status (or none) becomes 400.
-    - ``abort(...)`` / any ``HTTPException``: that status, ``{"meta", "errors": [{"message"}]}``.
-    - Any other exception: 500 with a generic message; the traceback goes to the log (with the
-      operation id), never to the client.
+    - Any exception becomes ``{"meta", "errors": [...]}`` (see
+      :mod:`cst_chassis.error_handling` for the items): ``abort(...)``, reqparse and any
+      ``HTTPException`` keep their status, headers and details; any other exception is a 500
+      with a generic message, its traceback logged with the operation id, never sent. This
+      holds on any ``Api`` and whatever ``PROPAGATE_EXCEPTIONS`` says; the API's ``errors=``
+      mapping, 401 challenge and ``got_request_exception`` signal apply as in flask-restful.
     - ``async def`` methods are awaited on the chassis event loop, also under
       ``method_decorators``.
+    - ``_before_method`` (the pagination mixin's parameter checks) runs inside
+      ``method_decorators``, just before the method: an auth decorator answers first.
     """
 
     # Names of the HTTP methods this class implements as coroutine functions, computed once per
     # class so the per-request path does no introspection.
     _async_methods: ClassVar[frozenset[str]] = frozenset()
+    # Whether a subclass (the pagination mixin) overrides the _before_method hook.
+    _has_before_hook: ClassVar[bool] = False
+    # The Api this class was last added to (flask-restful keeps per-class state the same way:
+    # ``mediatypes``, ``endpoint``); None when it was registered without flask-restful.
+    _api: ClassVar[flask_restful.Api | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._async_methods = frozenset(
             name for name in _HTTP_METHODS if inspect.iscoroutinefunction(getattr(cls, name, None))
         )
+        cls._has_before_hook = cls._before_method is not ApiResource._before_method
+
+    @classmethod
+    def as_view(cls, name: str, *class_args: Any, **class_kwargs: Any) -> Any:
+        # Api.add_resource sets cls.mediatypes to a closure over the Api just before this call:
+        # the one place the Api is reachable from the resource.
+        cls._api = _api_of(cls)
+        return super().as_view(name, *class_args, **class_kwargs)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -85,43 +93,46 @@ class ApiResource(Resource):
         try:
             if meth is None:
                 raise MethodNotAllowed()
-            self._before_method()
-            if self.errors:
-                return error_envelope(self.errors), 400
             if method in self._async_methods:
                 # Before the decorators: a sync wrapper would hide the coroutine function.
                 meth = current_app.ensure_sync(meth)
+            if self._has_before_hook:
+                meth = self._with_before_hook(meth)
             decorators = self.method_decorators
             if isinstance(decorators, Mapping):
                 decorators = decorators.get(method, [])
             for decorator in decorators:
                 meth = decorator(meth)
             rv = meth(*args, **kwargs)
-        except HTTPException as exc:
-            if exc.response is not None:
-                return exc.get_response()
-            return http_error_parts(exc)
-        except AsyncBridgeTimeout as exc:
-            # Logged, or the 504 leaves no line with its operation id in the service's log.
-            rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
-            logger.warning("Timed out on %s %s: %s", request.method, rule, exc)
-            return error_envelope([{"message": "The request took too long"}]), 504
-        except Exception as exc:  # the envelope's promise: no traceback reaches the client
-            return internal_error_parts(exc)
+            if isinstance(rv, ResponseBase):
+                return rv
+            data, code, headers = _unpack(rv)
+            if self.errors:
+                body: Any = error_envelope(self.errors)
+                code = max(code, 400)
+            else:
+                body = success_envelope(data)
+                extra_headers = self._extend_meta(body["meta"])
+                if extra_headers:
+                    headers = Headers(headers)
+                    headers.extend(extra_headers)
+            api = self._api
+            if api is not None and takes_json_shortcut(api):
+                # The bytes flask-restful's output_json would send, without its negotiation.
+                return json_response(body, code, headers)
+            return body, code, headers
+        except Exception as exc:  # the envelope's promise: one shape, no traceback to the client
+            return error_response(self._api, exc)
 
-        if isinstance(rv, ResponseBase):
-            return rv
-        data, code, headers = _unpack(rv)
-        if self.errors:
-            if code < 400:
-                code = 400
-            return error_envelope(self.errors), code, headers
-        body = success_envelope(data)
-        extra_headers = self._extend_meta(body["meta"])
-        if extra_headers:
-            headers = Headers(headers)
-            headers.extend(extra_headers)
-        return body, code, headers
+    def _with_before_hook(self, meth: Callable[..., Any]) -> Callable[..., Any]:
+        # Inside the decorators, so an auth decorator's 401 wins over a pagination 400.
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            self._before_method()
+            if self.errors:
+                return None, 400
+            return meth(*args, **kwargs)
+
+        return checked
 
     def _before_method(self) -> None:
         """Hook run before the method (the pagination mixin parses its parameters here)."""
@@ -142,3 +153,12 @@ def _unpack(rv: Any) -> tuple[Any, int, Any]:
         if len(rv) == 2:
             return rv[0], rv[1] or 200, {}
     return rv, 200, {}
+
+
+def _api_of(cls: type[Resource]) -> flask_restful.Api | None:
+    mediatypes = cls.__dict__.get("mediatypes")
+    for cell in getattr(mediatypes, "__closure__", None) or ():
+        api = cell.cell_contents
+        if isinstance(api, flask_restful.Api):
+            return api
+    return None
