@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from cst_chassis import ChassisApi, async_bridge, keyset
+from cst_chassis import ChassisApi, async_bridge
+from cst_chassis.pagination import keyset
 from cst_chassis.cursor import CursorPayload, encode_cursor
 from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
 from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
