@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from cst_chassis import ChassisApi, async_bridge
+from cst_chassis import ChassisApi, ChassisConfigError, CstMicroChassis, async_bridge
 from cst_chassis.pagination import keyset
 from cst_chassis.cursor import CursorPayload, encode_cursor
 from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
@@ -30,6 +30,7 @@ from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from tests.conftest import AppFactory, Database
 
 SECRET = b"keyset-test-secret"
+APP_SECRET = "app-secret-of-the-keyset-tests"
 
 
 class Base(DeclarativeBase):
@@ -610,7 +611,7 @@ def keyset_client(
     apps: list[Flask] = []
 
     def build(**config: Any) -> Flask:
-        config.setdefault("SECRET_KEY", "app-secret")
+        config.setdefault("SECRET_KEY", APP_SECRET)
         app = make_app(**config)
         api = ChassisApi(app)
         api.add_resource(Items, "/items")
@@ -710,7 +711,7 @@ def test_resource_link_header_mirrors_the_body_links(
 def _cursor_cases(client: FlaskClient, build: Callable[..., Flask]) -> dict[str, str]:
     good = client.get("/items?limit=2").get_json()["meta"]["pagination"]["next"]
     cursor = good.split("cursor=")[1].split("&")[0]
-    other = build(SECRET_KEY="another-secret").test_client()
+    other = build(SECRET_KEY="another-secret-of-16-bytes").test_client()
     foreign = other.get("/items?limit=2").get_json()["meta"]["pagination"]["next"]
     return {
         "malformed": "%25%25%25",
@@ -754,7 +755,7 @@ def test_resource_cursor_of_another_ordering_is_a_400_with_path_cursor(
 ) -> None:
     client, _ = keyset_client
     # Correctly signed with the app's secret, but made for another ordering.
-    foreign = encode_cursor(CursorPayload("another-ordering", "after", (1,)), b"app-secret")
+    foreign = encode_cursor(CursorPayload("another-ordering", "after", (1,)), APP_SECRET.encode())
     response = client.get(f"/items?cursor={foreign}")
     assert response.status_code == 400
     assert response.get_json()["errors"][0]["path"] == "cursor"
@@ -781,22 +782,66 @@ def test_resource_signs_with_cst_cursor_secret_before_secret_key(
     keyset_client: tuple[FlaskClient, Callable[..., Flask]],
 ) -> None:
     _, build = keyset_client
-    a = build(CST_CURSOR_SECRET="cursor-secret", SECRET_KEY="one").test_client()
-    b = build(CST_CURSOR_SECRET="cursor-secret", SECRET_KEY="two").test_client()
-    c = build(SECRET_KEY="one").test_client()
+    a = build(
+        CST_CURSOR_SECRET="cursor-secret-16-bytes", SECRET_KEY="one-app-secret-16-bytes"
+    ).test_client()
+    b = build(
+        CST_CURSOR_SECRET="cursor-secret-16-bytes", SECRET_KEY="two-app-secret-16-bytes"
+    ).test_client()
+    c = build(SECRET_KEY="one-app-secret-16-bytes").test_client()
     next_url = a.get("/items?limit=3").get_json()["meta"]["pagination"]["next"]
     assert b.get(next_url).status_code == 200
     assert c.get(next_url).status_code == 400
 
 
-def test_resource_without_any_secret_fails_with_a_clear_error(
-    keyset_client: tuple[FlaskClient, Callable[..., Flask]], caplog: pytest.LogCaptureFixture
+class _KeysetItems(ApiPaginatedMixin, ApiResource):
+    pagination_mode = "keyset"
+
+    def get(self) -> Any:
+        return []
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({}, "CST_CURSOR_SECRET"),
+        ({"SECRET_KEY": "zq"}, "SECRET_KEY"),
+        (
+            {"SECRET_KEY": "a-long-enough-app-secret", "CST_CURSOR_SECRET": "q9x"},
+            "CST_CURSOR_SECRET",
+        ),
+    ],
+)
+def test_a_missing_or_short_cursor_secret_fails_when_the_resource_is_registered(
+    config: dict[str, str], key: str
 ) -> None:
-    _, build = keyset_client
-    client = build(SECRET_KEY=None).test_client()
-    response = client.get("/items")
-    assert response.status_code == 500
-    assert "CST_CURSOR_SECRET" in caplog.text
+    app = Flask("no-secret")
+    app.config.update(config)
+    CstMicroChassis().init_app(app)
+    api = ChassisApi(app)
+    with pytest.raises(ChassisConfigError, match=key) as info:
+        api.add_resource(_KeysetItems, "/items")
+    for value in config.values():
+        assert value not in str(info.value)  # a secret, even a bad one, is never echoed
+
+
+def test_a_missing_cursor_secret_fails_at_init_app_when_the_resource_came_first() -> None:
+    app = Flask("no-secret")
+    ChassisApi(app).add_resource(_KeysetItems, "/items")
+    with pytest.raises(ChassisConfigError, match="CST_CURSOR_SECRET"):
+        CstMicroChassis().init_app(app)
+
+
+def test_an_offset_resource_needs_no_cursor_secret() -> None:
+    app = Flask("no-secret")
+    CstMicroChassis().init_app(app)
+
+    class Offset(ApiPaginatedMixin, ApiResource):
+        def get(self) -> Any:
+            return []
+
+    ChassisApi(app).add_resource(Offset, "/items")
+    assert app.test_client().get("/items").status_code == 200
 
 
 def test_resource_pages_a_legacy_query_by_keyset(
@@ -812,7 +857,7 @@ def test_resource_pages_a_legacy_query_by_keyset(
                 query = session.query(Item).order_by(Item.a.desc(), Item.b)
                 return [item.id for item in self.get_paginated_query_result(query)]
 
-    app = make_app(SECRET_KEY="s")
+    app = make_app(SECRET_KEY=APP_SECRET)
     ChassisApi(app).add_resource(LegacyItems, "/items")
     ids, _ = _follow(app.test_client(), "/items?limit=4", "next")
     assert ids == _reference_ids(sessions)

@@ -26,7 +26,7 @@ from cst_chassis.envelope import (
     internal_error_parts,
     success_envelope,
 )
-from cst_chassis.errors import AsyncBridgeTimeout
+from cst_chassis.errors import AsyncBridgeTimeout, InvalidPaginationError
 from cst_chassis.pagination_mixin import ApiPaginatedMixin
 
 __all__ = ["ApiPaginatedMixin", "ApiResource", "ChassisApi", "ResponseHeaders"]
@@ -101,6 +101,9 @@ class ApiResource(Resource):
             if exc.response is not None:
                 return exc.get_response()
             return http_error_parts(exc)
+        except InvalidPaginationError as exc:
+            # Bad pagination input (query string or cursor), from the hook or the method.
+            return error_envelope([{"message": exc.message, "path": exc.path}]), 400
         except AsyncBridgeTimeout as exc:
             # Logged, or the 504 leaves no line with its operation id in the service's log.
             rule = request.url_rule.rule if request.url_rule is not None else "(no route)"

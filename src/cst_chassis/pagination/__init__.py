@@ -7,6 +7,7 @@ back:
 - :mod:`~cst_chassis.pagination.offset`: :func:`paginate`, :func:`paginate_async`,
   :func:`paginate_query`;
 - :mod:`~cst_chassis.pagination.cursor`: signed, opaque cursors;
+- :mod:`~cst_chassis.pagination.secret`: the cursor secret and its start-up checks;
 - :mod:`~cst_chassis.pagination.keyset`: :func:`paginate_keyset`, :func:`paginate_keyset_async`.
 
 ``ApiPaginatedMixin`` (the Flask side, query string and links) lives in
@@ -17,12 +18,12 @@ from __future__ import annotations
 
 from cst_chassis.pagination.keyset import (
     DEFAULT_KEYSET_LIMIT,
-    MIN_SECRET_BYTES,
     paginate_keyset,
     paginate_keyset_async,
 )
 from cst_chassis.pagination.offset import MAX_OFFSET, paginate, paginate_async, paginate_query
 from cst_chassis.pagination.page import Page
+from cst_chassis.pagination.secret import MIN_SECRET_BYTES, CursorSecretError
 from cst_chassis.typing import AsyncSessionLike, SessionLike
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_OFFSET",
     "MIN_SECRET_BYTES",
     "AsyncSessionLike",
+    "CursorSecretError",
     "Page",
     "SessionLike",
     "paginate",

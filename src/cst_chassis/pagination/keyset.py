@@ -45,7 +45,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack, overload
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, overload
 
 import sqlalchemy as sa
 from sqlalchemy.orm.exc import UnmappedColumnError
@@ -69,7 +69,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_KEYSET_LIMIT",
-    "MIN_SECRET_BYTES",
     "fetch_keyset",
     "fetch_keyset_async",
     "paginate_keyset",
@@ -77,13 +76,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+T2 = TypeVar("T2")
 Ts = TypeVarTuple("Ts")
 
 DEFAULT_KEYSET_LIMIT = 25
-
-# A cursor secret shorter than this is refused at start-up by the resource mixin: a short key
-# is recovered offline from one cursor by trying candidates against its HMAC.
-MIN_SECRET_BYTES = 16
 
 # Dialects whose NULL sorts as larger than every value (NULLS LAST when ascending).
 _NULLS_HIGH_DIALECTS = frozenset({"postgresql", "oracle", "cockroachdb"})
@@ -323,7 +319,7 @@ def _after_any(
         after: sa.ColumnElement[bool] | None
         if value is None:
             after = None if nulls_after else expr.is_not(None)
-            same = expr.is_(None)
+            same: sa.ColumnElement[bool] = expr.is_(None)
         else:
             bind = _bind(key, value)
             after = expr < bind if descending else expr > bind
@@ -458,7 +454,7 @@ def _fits(key: _Key, value: CursorValue, dialect: str) -> bool:
             return False  # sqlite3 cannot bind it at all
         if isinstance(type_, sa.Integer):
             bits = _integer_bits(type_, dialect)
-            return -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+            return bool(-(2 ** (bits - 1)) <= value < 2 ** (bits - 1))
         return not isinstance(type_, sa.Float) or abs(value) < 2**1023
     if isinstance(value, float | decimal.Decimal):
         if isinstance(type_, sa.Integer):
@@ -676,15 +672,15 @@ def paginate_keyset(
     secret: bytes,
 ) -> Page[T]: ...
 @overload
-def paginate_keyset(  # type: ignore[overload-overlap, unused-ignore]  # one column matched above first
+def paginate_keyset(
     session: SessionLike,
-    stmt: Select[Unpack[Ts]],  # type: ignore[misc, type-arg, unused-ignore]  # SQLAlchemy 2.1's variadic Select; 2.0 has one parameter
+    stmt: Select[T, T2, *Ts],  # type: ignore[misc, type-arg, valid-type, unused-ignore]  # SQLAlchemy 2.1's variadic Select; 2.0 has one parameter
     *,
     cursor: str | None = None,
     limit: int = DEFAULT_KEYSET_LIMIT,
     secret: bytes,
-) -> Page[tuple[Unpack[Ts]]]: ...
-def paginate_keyset(
+) -> Page[tuple[T, T2, *Ts]]: ...
+def paginate_keyset(  # type: ignore[misc, unused-ignore]  # on SQLAlchemy 2.1 Select[Any] is one column; the overloads are the API
     session: SessionLike,
     stmt: Select[Any],
     *,
@@ -732,15 +728,15 @@ async def paginate_keyset_async(
     secret: bytes,
 ) -> Page[T]: ...
 @overload
-async def paginate_keyset_async(  # type: ignore[overload-overlap, unused-ignore]  # one column matched above first
+async def paginate_keyset_async(
     session: AsyncSessionLike,
-    stmt: Select[Unpack[Ts]],  # type: ignore[misc, type-arg, unused-ignore]  # SQLAlchemy 2.1's variadic Select; 2.0 has one parameter
+    stmt: Select[T, T2, *Ts],  # type: ignore[misc, type-arg, valid-type, unused-ignore]  # SQLAlchemy 2.1's variadic Select; 2.0 has one parameter
     *,
     cursor: str | None = None,
     limit: int = DEFAULT_KEYSET_LIMIT,
     secret: bytes,
-) -> Page[tuple[Unpack[Ts]]]: ...
-async def paginate_keyset_async(
+) -> Page[tuple[T, T2, *Ts]]: ...
+async def paginate_keyset_async(  # type: ignore[misc, unused-ignore]  # on SQLAlchemy 2.1 Select[Any] is one column; the overloads are the API
     session: AsyncSessionLike,
     stmt: Select[Any],
     *,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, overload
 
 from sqlalchemy import func, select
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["MAX_OFFSET", "paginate", "paginate_async", "paginate_query"]
 
 T = TypeVar("T")
+T2 = TypeVar("T2")
+Ts = TypeVarTuple("Ts")
 
 # Offsets above this overflow in some drivers and JSON clients (2**53 is the last integer a
 # JavaScript number holds exactly); PostgreSQL and SQLite both take it.
@@ -91,7 +93,16 @@ def paginate(
     limit: int = 25,
     with_total: bool = False,
 ) -> Page[T]: ...
+@overload
 def paginate(
+    session: SessionLike,
+    stmt: Select[T, T2, *Ts],  # type: ignore[misc, type-arg, valid-type, unused-ignore]  # SQLAlchemy 2.1's variadic Select; 2.0 has one parameter
+    *,
+    offset: int = 0,
+    limit: int = 25,
+    with_total: bool = False,
+) -> Page[tuple[T, T2, *Ts]]: ...
+def paginate(  # type: ignore[misc, unused-ignore]  # on SQLAlchemy 2.1 Select[Any] is one column; the overloads are the API
     session: SessionLike,
     stmt: Select[Any],
     *,
@@ -139,7 +150,16 @@ async def paginate_async(
     limit: int = 25,
     with_total: bool = False,
 ) -> Page[T]: ...
+@overload
 async def paginate_async(
+    session: AsyncSessionLike,
+    stmt: Select[T, T2, *Ts],  # type: ignore[misc, type-arg, valid-type, unused-ignore]  # SQLAlchemy 2.1's variadic Select; 2.0 has one parameter
+    *,
+    offset: int = 0,
+    limit: int = 25,
+    with_total: bool = False,
+) -> Page[tuple[T, T2, *Ts]]: ...
+async def paginate_async(  # type: ignore[misc, unused-ignore]  # on SQLAlchemy 2.1 Select[Any] is one column; the overloads are the API
     session: AsyncSessionLike,
     stmt: Select[Any],
     *,
@@ -180,4 +200,3 @@ def paginate_query(
     if total is None:
         total = query.order_by(None).count()
     return replace(page, total=total)
-
