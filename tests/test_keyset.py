@@ -21,11 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from cst_chassis import ChassisApi, ChassisConfigError, CstMicroChassis, async_bridge
-from cst_chassis.pagination import keyset
 from cst_chassis.cursor import CursorPayload, encode_cursor
 from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
 from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
-from cst_chassis.pagination import Page
+from cst_chassis.pagination import Page, keyset
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from tests.conftest import AppFactory, Database
 
