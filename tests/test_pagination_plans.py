@@ -50,7 +50,8 @@ class Ranked(Base):
     )
 
 
-Shape = Callable[[], sa.Select[tuple[Ranked]]]
+# Typed Any: select(Ranked) is Select[tuple[Ranked]] on SQLAlchemy 2.0, Select[Ranked] on 2.1.
+Shape = Callable[[], sa.Select[Any]]
 SHAPES: dict[str, Shape] = {
     "rank, id": lambda: sa.select(Ranked).order_by(Ranked.rank, Ranked.id),
     "rank desc, id desc": lambda: sa.select(Ranked).order_by(Ranked.rank.desc()),
