@@ -299,12 +299,20 @@ def _order_by(key: _Key, reverse: bool, nullness_fixed: bool) -> sa.ColumnElemen
     return clause
 
 
-def _bind(key: _Key, value: CursorValue) -> sa.ColumnElement[Any]:
+# A boundary value in a seek condition: a bind parameter whose value is given at execution (see
+# _seek_segments), or a plain value (then bound as a literal of the key's type).
+_Value = CursorValue | elements.BindParameter[Any]
+_SEEK_PARAM = "_cst_seek_{}"
+
+
+def _bind(key: _Key, value: _Value) -> sa.ColumnElement[Any]:
+    if isinstance(value, elements.BindParameter):
+        return value
     return sa.literal(value, key.expr.type)
 
 
 def _after_any(
-    keys: Sequence[_Key], values: Sequence[CursorValue], reverse: bool, inclusive: bool
+    keys: Sequence[_Key], values: Sequence[_Value], reverse: bool, inclusive: bool
 ) -> sa.ColumnElement[bool]:
     """Rows after ``values`` as one OR of prefixes, with ``IS NULL`` terms for nullable keys.
 
@@ -337,7 +345,7 @@ def _after_any(
 def _values_range(
     ordering: _Ordering,
     level: int,
-    values: Sequence[CursorValue],
+    values: Sequence[_Value],
     reverse: bool,
     inclusive: bool,
 ) -> sa.ColumnElement[bool]:
@@ -377,7 +385,7 @@ _Segment = tuple["sa.ColumnElement[bool] | None", int]
 
 def _segments_after(
     ordering: _Ordering,
-    values: Sequence[CursorValue],
+    values: Sequence[_Value],
     reverse: bool,
     inclusive: bool,
     level: int = 0,
@@ -405,6 +413,28 @@ def _segments_after(
     if key.nullable and nulls_after:
         segments.append((sa.and_(*prefix, expr.is_(None)), level + 1))
     return segments
+
+
+@functools.lru_cache(maxsize=512)
+def _seek_segments(
+    ordering: _Ordering, reverse: bool, inclusive: bool, nulls: tuple[bool, ...]
+) -> tuple[_Segment, ...]:
+    """:func:`_segments_after` for boundaries with NULLs where ``nulls`` says, built once.
+
+    The boundary's values are bind parameters named ``_cst_seek_<i>``, given at execution (see
+    :func:`_seek_params`): building the condition costs more than the rest of a page's Python
+    work, and it depends only on the ordering (its key expressions, which for a mapped class are
+    the same objects on every request), the direction and where the NULLs are.
+    """
+    values = [
+        None if null else sa.bindparam(_SEEK_PARAM.format(i), type_=key.expr.type)
+        for i, (key, null) in enumerate(zip(ordering.keys, nulls, strict=True))
+    ]
+    return tuple(_segments_after(ordering, values, reverse, inclusive))
+
+
+def _seek_params(values: Sequence[CursorValue]) -> dict[str, Any]:
+    return {_SEEK_PARAM.format(i): v for i, v in enumerate(values) if v is not None}
 
 
 def _segments_from_start(ordering: _Ordering, reverse: bool) -> list[_Segment]:
@@ -498,6 +528,7 @@ class _Plan:
     ordering: _Ordering
     position: CursorPayload | None
     segments: tuple[_Segment, ...]
+    params: dict[str, Any]
     width: int
     limit: int
     secret: bytes
@@ -539,17 +570,20 @@ def _plan(
     secret: bytes,
 ) -> _Plan:
     ordering = _ordering(stmt, dialect)
+    params: dict[str, Any] = {}
     if position is None:
-        segments = _segments_from_start(ordering, reverse=False)
+        segments: Sequence[_Segment] = _segments_from_start(ordering, reverse=False)
     else:
         if position.ordering != ordering.fingerprint:
             raise InvalidCursorError("The cursor belongs to another ordering")
         _check_values(ordering, position.values)
         reverse = position.direction in ("before", "at_or_before")
         inclusive = position.direction in ("at_or_after", "at_or_before")
-        segments = _segments_after(ordering, position.values, reverse, inclusive)
+        nulls = tuple(value is None for value in position.values)
+        segments = _seek_segments(ordering, reverse, inclusive, nulls)
+        params = _seek_params(position.values)
     width = len(stmt.column_descriptions)
-    return _Plan(stmt, ordering, position, tuple(segments), width, limit, secret)
+    return _Plan(stmt, ordering, position, tuple(segments), params, width, limit, secret)
 
 
 def _page(plan: _Plan, rows: Sequence[Row[Any]]) -> Page[Any]:
@@ -627,7 +661,7 @@ def fetch_keyset(
     plan = _plan(stmt, _dialect_name(session.get_bind(clause=stmt)), position, limit, secret)
     rows: list[Row[Any]] = []
     for segment in plan.segments:
-        rows += session.execute(plan.statement(segment, len(rows))).all()
+        rows += session.execute(plan.statement(segment, len(rows)), plan.params).all()
         if len(rows) > limit:
             break
     return _page(plan, rows)
@@ -646,7 +680,7 @@ async def fetch_keyset_async(
     plan = _plan(stmt, _dialect_name(session.get_bind(clause=stmt)), position, limit, secret)
     rows: list[Row[Any]] = []
     for segment in plan.segments:
-        result = await session.execute(plan.statement(segment, len(rows)))
+        result = await session.execute(plan.statement(segment, len(rows)), plan.params)
         rows += result.all()
         if len(rows) > limit:
             break
