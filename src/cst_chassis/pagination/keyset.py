@@ -29,6 +29,10 @@ non-NULL values is one query and a page that crosses into the NULLs two. Within 
 leading key's NULL placement no longer matters, so ``ORDER BY`` drops an explicit
 ``NULLS FIRST/LAST`` there, and the index in the dialect's own NULL placement serves it.
 
+The segments' conditions are built once per ordering shape (keys, direction, which boundary
+values are NULL) with bind parameters, and the boundary's values are given at execution: a deep
+page then costs the same Python work as the first one.
+
 The previous page reverses the ordering (directions and NULL placement), seeks before the first
 row of the current page, and reverses the rows it gets back.
 """
