@@ -392,11 +392,13 @@ def test_limit_zero_is_a_400_and_never_every_row(make_app: AppFactory, database:
     ]
 
 
-def test_bad_offset_and_limit_are_both_reported(make_app: AppFactory, database: Database) -> None:
+def test_with_bad_offset_and_limit_the_offset_is_reported_first(
+    make_app: AppFactory, database: Database
+) -> None:
     with products_client(make_app, database) as (client, _):
         response = client.get("/products?offset=-1&limit=abc")
     assert response.status_code == 400
-    assert [e["path"] for e in response.get_json()["errors"]] == ["offset", "limit"]
+    assert [e["path"] for e in response.get_json()["errors"]] == ["offset"]
 
 
 def test_an_undecodable_query_string_is_a_400(make_app: AppFactory, database: Database) -> None:
@@ -458,11 +460,8 @@ def test_any_offset_and_limit_strings_give_a_correct_page_or_a_400_never_a_500(
             if want_offset is None or want_limit is None:
                 assert response.status_code == 400
                 paths = [e["path"] for e in response.get_json()["errors"]]
-                assert paths == [
-                    name
-                    for name, want in (("offset", want_offset), ("limit", want_limit))
-                    if want is None
-                ]
+                # The first bad parameter, offset before limit.
+                assert paths == ["offset" if want_offset is None else "limit"]
                 return
             assert response.status_code == 200
             expected = list(range(1, ROWS + 1))[want_offset : want_offset + want_limit]
@@ -585,3 +584,30 @@ def test_an_unknown_pagination_mode_is_refused_at_class_definition() -> None:
 
         class Pages(ApiPaginatedMixin, ApiResource):
             pagination_mode = "pages"  # type: ignore[assignment]  # the point: not a known mode
+
+
+def test_the_mixin_listed_after_api_resource_is_refused_at_class_definition() -> None:
+    with pytest.raises(TypeError, match=r"class Reversed\(ApiPaginatedMixin, ApiResource\)"):
+
+        class Reversed(ApiResource, ApiPaginatedMixin):  # type: ignore[misc]  # the point: wrong order
+            pass
+
+
+def test_a_bad_limit_raised_by_the_hook_is_a_400_before_the_method_runs(
+    make_app: AppFactory,
+) -> None:
+    calls: list[str] = []
+
+    class Products(ApiPaginatedMixin, ApiResource):
+        def get(self) -> Any:
+            calls.append("get")
+            return []
+
+    app = make_app()
+    ChassisApi(app).add_resource(Products, "/products")
+    response = app.test_client().get("/products?limit=0")
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == [
+        {"message": "limit must be an integer from 1 to 100", "path": "limit"}
+    ]
+    assert calls == []

@@ -20,6 +20,7 @@ from cst_chassis.errors import ChassisError, ChassisNotInitializedError
 from cst_chassis.health import register_health_endpoint
 from cst_chassis.logging import install_logging
 from cst_chassis.middleware import OperationIdMiddleware
+from cst_chassis.pagination.secret import guard_view_functions
 
 if TYPE_CHECKING:
     from cst_chassis.typing import DatabaseLike, HealthCheck
@@ -78,9 +79,10 @@ class CstMicroChassis:
         ``CST_PROJECT_VERSION``, ``CST_HEALTH_CHECK_ENDPOINT``, ``CST_HEALTH_CHECK_TIMEOUT``,
         ``CST_STREAM_LOG_LEVEL``, ``CST_LOG_FORMAT``, ``CST_API_DEFAULT_PAGE_SIZE``,
         ``CST_API_MAX_PAGE_SIZE``, ``CST_OPERATION_ID_HEADER``, ``CST_ASYNC_BRIDGE``,
-        ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET``,
-        ``CST_MAX_CONTENT_LENGTH`` (and Flask's ``MAX_CONTENT_LENGTH``, which wins when set),
-        ``CST_ENVELOPE_HTTP_ERRORS``.
+        ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET`` (and
+        ``SECRET_KEY`` when a keyset resource is already registered: the cursor secret must then
+        be set and at least 16 bytes long), ``CST_MAX_CONTENT_LENGTH`` (and Flask's
+        ``MAX_CONTENT_LENGTH``, which wins when set), ``CST_ENVELOPE_HTTP_ERRORS``.
 
         Raises :class:`~cst_chassis.errors.ChassisConfigError` (a ``ValueError``) naming the key
         and value of a bad setting (also: ``CST_ALEMBIC_SCRIPT_LOCATION`` missing, without a
@@ -95,6 +97,8 @@ class CstMicroChassis:
                 "call init_app once per app"
             )
         config = load_config(app.import_name, app.config)
+        # Keyset resources need a usable cursor secret: checked now and at their registration.
+        guard_view_functions(app, config.cursor_secret)
         state = ChassisState(config=config, db=db, health_checks=self._health_checks)
 
         install_logging(config.stream_log_level, config.log_format)

@@ -1,7 +1,9 @@
 """Checked by mypy --strict: keyset pagination carries the model type through.
 
 On SQLAlchemy 2.0 ``select(User)`` is ``Select[tuple[User]]``, on 2.1 ``Select[User]``; both must
-give ``Page[User]``. The functions also run under pytest, so the file cannot rot.
+give ``Page[User]``; ``select(User.id, User.name)`` must give ``Page[tuple[int, str]]`` on both
+(2.1's variadic ``Select[int, str]`` included). The functions also run under pytest, so the
+file cannot rot.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
-from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
-from cst_chassis.pagination import Page
+from cst_chassis.pagination import Page, paginate_keyset, paginate_keyset_async
 
-SECRET = b"typed"
+SECRET = b"typed-keyset-secret-16"
 
 
 class Base(DeclarativeBase):
@@ -55,6 +56,11 @@ def test_sync_keyset_page_is_typed(tmp_path: Path) -> None:
                 session, sa.select(User.name).order_by(User.name), secret=SECRET
             )
             assert_type(names, Page[str])
+            pairs = paginate_keyset(
+                session, sa.select(User.id, User.name).order_by(User.name), secret=SECRET
+            )
+            assert_type(pairs, Page[tuple[int, str]])
+            assert [name for _, name in pairs] == ["a", "b"]
         scoped = scoped_session(sessionmaker(engine))
         assert_type(paginate_keyset(scoped, sa.select(User), secret=SECRET), Page[User])
         scoped.remove()
@@ -72,6 +78,10 @@ def test_async_keyset_page_is_typed(tmp_path: Path) -> None:
                 page = await paginate_keyset_async(session, sa.select(User), limit=5, secret=SECRET)
                 assert_type(page, Page[User])
                 assert list(page) == []
+                pairs = await paginate_keyset_async(
+                    session, sa.select(User.id, User.name), secret=SECRET
+                )
+                assert_type(pairs, Page[tuple[int, str]])
         finally:
             await engine.dispose()
 

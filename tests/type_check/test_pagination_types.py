@@ -1,8 +1,10 @@
 """Checked by mypy --strict on SQLAlchemy 2.0 and 2.1: pages carry the model type end to end.
 
 ``select(User)`` is ``Select[tuple[User]]`` on 2.0 and ``Select[User]`` on 2.1; every call below
-must come out as ``Page[User]`` on both. The functions also run under pytest (in-memory SQLite),
-so the file cannot rot into something that only type-checks.
+must come out as ``Page[User]`` on both. ``select(User.id, User.name)`` is
+``Select[tuple[int, str]]`` on 2.0 and the variadic ``Select[int, str]`` on 2.1: both must come
+out as ``Page[tuple[int, str]]``. The functions also run under pytest (in-memory SQLite), so the
+file cannot rot into something that only type-checks.
 """
 
 from __future__ import annotations
@@ -53,6 +55,18 @@ def test_paginate_infers_the_model_type() -> None:
         assert [u.id for u in page] == [1, 2]
 
 
+def test_a_multi_column_select_pages_typed_tuples() -> None:
+    with _session() as session:
+        stmt = select(User.id, User.name).order_by(User.id)
+        page = assert_type(paginate(session, stmt, limit=2), Page[tuple[int, str]])
+        assert list(page) == [(1, "u1"), (2, "u2")]
+        for user_id, name in page:
+            assert_type(user_id, int)
+            assert_type(name, str)
+        three = select(User.id, User.name, User.id)
+        assert_type(paginate(session, three), Page[tuple[int, str, int]])
+
+
 def test_paginate_on_a_scoped_session_infers_the_model_type() -> None:
     with _session() as plain:
         factory = make_sessionmaker(plain.get_bind())
@@ -80,6 +94,9 @@ def test_paginate_async_infers_the_model_type() -> None:
                 session.add(User(id=1, name="a"))
                 await session.commit()
                 page = assert_type(await paginate_async(session, select(User)), Page[User])
+                pairs = await paginate_async(session, select(User.id, User.name))
+                assert_type(pairs, Page[tuple[int, str]])
+                assert list(pairs) == [(1, "a")]
                 return [assert_type(u.name, str) for u in page]
         finally:
             await engine.dispose()
@@ -104,6 +121,18 @@ class Users(ApiPaginatedMixin, ApiResource):
     async def page_async(self, session: AsyncSession) -> Page[User]:
         return assert_type(
             await self.get_paginated_query_result_async(select(User), session), Page[User]
+        )
+
+    def pairs(self) -> Page[tuple[int, str]]:
+        stmt = select(User.id, User.name).order_by(User.id)
+        return assert_type(
+            self.get_paginated_query_result(stmt, self.session), Page[tuple[int, str]]
+        )
+
+    async def pairs_async(self, session: AsyncSession) -> Page[tuple[int, str]]:
+        stmt = select(User.id, User.name)
+        return assert_type(
+            await self.get_paginated_query_result_async(stmt, session), Page[tuple[int, str]]
         )
 
 

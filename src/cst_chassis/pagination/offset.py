@@ -8,81 +8,30 @@ non-empty last page, or a first page without a next one).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, overload
 
 from sqlalchemy import func, select
 
 from cst_chassis.errors import InvalidPaginationError
-from cst_chassis.typing import AsyncSessionLike, SessionLike
+from cst_chassis.pagination.page import Page
 
 if TYPE_CHECKING:
     from sqlalchemy import Result, Select
     from sqlalchemy.orm import Query
 
-__all__ = [
-    "MAX_OFFSET",
-    "AsyncSessionLike",
-    "Page",
-    "SessionLike",
-    "paginate",
-    "paginate_async",
-    "paginate_keyset",
-    "paginate_keyset_async",
-    "paginate_query",
-]
+    from cst_chassis.typing import AsyncSessionLike, SessionLike
+
+__all__ = ["MAX_OFFSET", "paginate", "paginate_async", "paginate_query"]
 
 T = TypeVar("T")
+T2 = TypeVar("T2")
+Ts = TypeVarTuple("Ts")
 
 # Offsets above this overflow in some drivers and JSON clients (2**53 is the last integer a
 # JavaScript number holds exactly); PostgreSQL and SQLite both take it.
 MAX_OFFSET = 2**53
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Sequence[T], Generic[T]):
-    """One page of results; itself a ``Sequence[T]`` (iterate, ``len``, index).
-
-    ``offset``/``limit`` describe the slice; ``has_next``/``has_prev`` say whether neighbours
-    exist; ``total`` is set only when a count was asked for; ``next_cursor``/``prev_cursor`` are
-    set in keyset mode.
-    """
-
-    items: Sequence[T]
-    offset: int
-    limit: int
-    has_next: bool
-    has_prev: bool
-    total: int | None = None
-    next_cursor: str | None = None
-    prev_cursor: str | None = None
-
-    @overload
-    def __getitem__(self, index: int) -> T: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[T]: ...
-    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
-        return self.items[index]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Iterator[T]:
-        return iter(self.items)
-
-    @property
-    def next_offset(self) -> int | None:
-        """The offset of the next page, or ``None`` when there is none."""
-        return self.offset + self.limit if self.has_next else None
-
-    @property
-    def prev_offset(self) -> int | None:
-        """The offset of the previous page (``max(offset - limit, 0)``, as the seed), or ``None``.
-
-        Past the end this is still one page back from the requested offset, not the last page.
-        """
-        return max(self.offset - self.limit, 0) if self.has_prev else None
 
 
 def _check_bounds(offset: int, limit: int) -> None:
@@ -144,7 +93,16 @@ def paginate(
     limit: int = 25,
     with_total: bool = False,
 ) -> Page[T]: ...
+@overload
 def paginate(
+    session: SessionLike,
+    stmt: Select[T, T2, *Ts],  # type: ignore[misc, type-arg, valid-type, unused-ignore]  # SQLAlchemy 2.1's variadic Select; 2.0 has one parameter
+    *,
+    offset: int = 0,
+    limit: int = 25,
+    with_total: bool = False,
+) -> Page[tuple[T, T2, *Ts]]: ...
+def paginate(  # type: ignore[misc, unused-ignore]  # on SQLAlchemy 2.1 Select[Any] is one column; the overloads are the API
     session: SessionLike,
     stmt: Select[Any],
     *,
@@ -192,7 +150,16 @@ async def paginate_async(
     limit: int = 25,
     with_total: bool = False,
 ) -> Page[T]: ...
+@overload
 async def paginate_async(
+    session: AsyncSessionLike,
+    stmt: Select[T, T2, *Ts],  # type: ignore[misc, type-arg, valid-type, unused-ignore]  # SQLAlchemy 2.1's variadic Select; 2.0 has one parameter
+    *,
+    offset: int = 0,
+    limit: int = 25,
+    with_total: bool = False,
+) -> Page[tuple[T, T2, *Ts]]: ...
+async def paginate_async(  # type: ignore[misc, unused-ignore]  # on SQLAlchemy 2.1 Select[Any] is one column; the overloads are the API
     session: AsyncSessionLike,
     stmt: Select[Any],
     *,
@@ -233,8 +200,3 @@ def paginate_query(
     if total is None:
         total = query.order_by(None).count()
     return replace(page, total=total)
-
-
-# Keyset (cursor) pagination lives in its own module; re-exported here so every way of paging is
-# importable from cst_chassis.pagination. Imported last: keyset.py needs Page from this module.
-from cst_chassis.keyset import paginate_keyset, paginate_keyset_async  # noqa: E402
