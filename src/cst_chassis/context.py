@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import TypeGuard
 
@@ -16,6 +17,7 @@ from cst_chassis.tracing import get_trace_context, trace_context_var
 
 __all__ = [
     "DEFAULT_HEADER",
+    "add_outgoing_headers",
     "get_operation_id",
     "new_operation_id",
     "outgoing_headers",
@@ -89,3 +91,14 @@ def outgoing_headers() -> dict[str, str]:
         if outgoing.tracestate is not None:
             headers["tracestate"] = outgoing.tracestate
     return headers
+
+
+def add_outgoing_headers(headers: MutableMapping[str, str]) -> None:
+    """Add :func:`outgoing_headers` to ``headers``, keeping any that are already set.
+
+    What the ``requests`` and ``httpx`` hooks call on every request. A header the caller set (or
+    an OpenTelemetry client instrumentation injected) wins, so the chassis never fights it.
+    """
+    for name, value in outgoing_headers().items():
+        if name not in headers:
+            headers[name] = value

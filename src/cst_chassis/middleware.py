@@ -115,9 +115,7 @@ class _ResponseBody:
 
     __slots__ = ("_app_iter", "_operation_id", "_running", "_trace")
 
-    def __init__(
-        self, app_iter: Iterable[bytes], operation_id: str, trace: TraceContext
-    ) -> None:
+    def __init__(self, app_iter: Iterable[bytes], operation_id: str, trace: TraceContext) -> None:
         self._app_iter = app_iter
         self._operation_id = operation_id
         self._trace = trace
