@@ -121,9 +121,11 @@ def test_headers_set_by_the_caller_are_kept(downstream: str, make_app: AppFactor
 
     @app.get("/call")
     def call() -> dict[str, Any]:
-        return session.get(
+        response = session.get(
             f"{downstream}/charge", headers={"X-Operation-ID": "explicit"}, timeout=10
-        ).json()
+        )
+        body: dict[str, Any] = response.json()
+        return body
 
     try:
         body = app.test_client().get("/call", headers={"X-Operation-ID": "from-request"}).json

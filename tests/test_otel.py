@@ -45,7 +45,7 @@ def exporter() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
 
 
 def _instrumented(app: Flask, provider: TracerProvider) -> Flask:
-    FlaskInstrumentor().instrument_app(app, tracer_provider=provider)
+    FlaskInstrumentor().instrument_app(app, tracer_provider=provider)  # type: ignore[no-untyped-call]  # the instrumentation ships without annotations here
     return app
 
 
