@@ -21,6 +21,7 @@ import pytest
 import requests
 from celery import Celery
 from flask import Flask
+from kombu import Queue
 
 from cst_chassis import get_operation_id
 from cst_chassis.tracing import get_trace_context
@@ -100,7 +101,7 @@ def worker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Worker]:
             process.kill()
             process.wait(10)
         with celery.connection_for_write() as connection:
-            connection.default_channel.queue_delete(queue)
+            Queue(queue).bind(connection.default_channel).delete()
         celery.close()
 
 
