@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from flask import Flask
@@ -139,3 +140,17 @@ def test_operation_id_header_accepts_names_of_its_own(make_app: AppFactory, name
     app = make_app(CST_OPERATION_ID_HEADER=name)
     response = app.test_client().get("/status", headers={name: "op-1"})
     assert response.headers.getlist(name) == ["op-1"]
+
+
+def test_readme_lists_exactly_the_refused_operation_id_header_names() -> None:
+    from pathlib import Path
+
+    from cst_chassis.config import _RESERVED_HEADERS, _RESERVED_PREFIXES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("`CST_OPERATION_ID_HEADER` must be") :]
+    section = section[section.index("Refused:") : section.index("\n\n")]
+    names = {name.lower() for name in re.findall(r"`([A-Za-z0-9-]+)`", section)}
+    prefixes = {name for name in names if name.endswith("-")}
+    assert prefixes == set(_RESERVED_PREFIXES)
+    assert names - prefixes == set(_RESERVED_HEADERS)
