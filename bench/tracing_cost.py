@@ -9,6 +9,7 @@ cancelled out.
 
     .venv/bin/python bench/tracing_cost.py                      # baseline bffa0b0, N = 300
     .venv/bin/python bench/tracing_cost.py --baseline main --calls 500
+    .venv/bin/python bench/tracing_cost.py --scenario "chassis sync ApiResource"
 
 Scenarios: the chassis sync ``ApiResource`` hello (no trace headers: the target), the same with
 an incoming ``traceparent`` + ``tracestate``, and a plain Flask view on a chassis app.
@@ -115,6 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default="bffa0b0", help="git ref of the baseline")
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="default: all")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -130,7 +132,7 @@ def main() -> None:
         trees = {"baseline": Path(tmp) / "src", "current": REPO / "src"}
         print(f"instructions per request (callgrind), N = {args.calls}, baseline {args.baseline}")
         print(f"{'scenario':32} {'baseline':>10} {'current':>10} {'ratio':>7}")
-        for scenario in SCENARIOS:
+        for scenario in args.scenario or SCENARIOS:
             base = per_request(trees["baseline"], scenario, args.calls)
             current = per_request(trees["current"], scenario, args.calls)
             print(f"{scenario:32} {base:10.0f} {current:10.0f} {current / base:6.3f}x")

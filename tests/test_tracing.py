@@ -258,9 +258,9 @@ def test_text_format_default_is_unchanged_and_the_trace_format_adds_the_ids(
         .get_json()
     )
     span_id = body["trace"]["span_id"]
-    assert f"[INFO][op][{TRACE}-{span_id}] probe: probing" in capsys.readouterr().out
+    assert f"[INFO][op][{TRACE} {span_id}] probe: probing" in capsys.readouterr().out
     logging.getLogger("probe").warning("outside")
-    assert "[WARNING][No operation_id][---] probe: outside" in capsys.readouterr().out
+    assert "[WARNING][No operation_id][- -] probe: outside" in capsys.readouterr().out
 
 
 # -- hostile input ---------------------------------------------------------------------------

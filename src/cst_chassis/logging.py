@@ -41,7 +41,7 @@ __all__ = [
 TEXT_FORMAT = "%(asctime)s [%(levelname)s][%(operation_id)s] %(name)s: %(message)s"
 # The same with the trace and span ids (``-`` outside a request).
 TRACE_TEXT_FORMAT = (
-    "%(asctime)s [%(levelname)s][%(operation_id)s][%(trace_id)s-%(span_id)s] %(name)s: %(message)s"
+    "%(asctime)s [%(levelname)s][%(operation_id)s][%(trace_id)s %(span_id)s] %(name)s: %(message)s"
 )
 NO_OPERATION_ID = "No operation_id"
 NO_TRACE = "-"
