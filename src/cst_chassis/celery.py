@@ -34,6 +34,7 @@ from cst_chassis.context import (
     outgoing_headers,
     valid_operation_id,
 )
+from cst_chassis.extension import get_state
 from cst_chassis.logging import install_logging
 from cst_chassis.tracing import (
     TraceContext,
@@ -72,8 +73,6 @@ def init_celery(celery_app: Celery, flask_app: Flask | None = None) -> None:
     """
     del celery_app  # the signals are process-wide; the argument documents the call site
     if flask_app is not None:
-        from cst_chassis.extension import get_state
-
         _logging_config[:] = [get_state(flask_app).config]
     before_task_publish.connect(_on_publish, weak=False, dispatch_uid="cst_chassis.publish")
     task_prerun.connect(_on_prerun, weak=False, dispatch_uid="cst_chassis.prerun")

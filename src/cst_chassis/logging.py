@@ -19,6 +19,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from flask.signals import got_request_exception
+
 from cst_chassis.context import operation_id_var
 from cst_chassis.tracing import get_trace_context
 
@@ -161,8 +163,6 @@ def watch_logging(app: Flask) -> None:
     a 500's traceback is never logged into a disabled logger; the middleware also calls it
     before the first request.
     """
-    from flask.signals import got_request_exception
-
     _kept_loggers.add(app.logger.name)
     got_request_exception.connect(_restore_on_error, app, weak=False)
     restore_logging()  # a fileConfig() run before init_app disabled the chassis's loggers
