@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from flask import Flask
@@ -67,6 +68,8 @@ def test_async_timeout_can_be_disabled() -> None:
         ("CST_API_MAX_PAGE_SIZE", "ten"),
         ("CST_LOG_FORMAT", "xml"),
         ("CST_OPERATION_ID_HEADER", "X Operation"),
+        ("CST_LOG_TEXT_FORMAT", "%(nope)s %(message)s"),
+        ("CST_LOG_TEXT_FORMAT", "%(message"),
         ("CST_HEALTH_CHECK_TIMEOUT", "0"),
         ("CST_HEALTH_CHECK_TIMEOUT", "nan"),
         ("CST_ASYNC_BRIDGE", "maybe"),
@@ -103,3 +106,51 @@ def test_a_bad_config_leaves_the_app_untouched(make_app: AppFactory) -> None:
         CstMicroChassis(app)
     assert "cst_chassis" not in app.extensions
     assert app.wsgi_app == original_wsgi_app
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Content-Type",
+        "content-length",
+        "Location",
+        "Set-Cookie",
+        "Transfer-Encoding",
+        "Connection",
+        "WWW-Authenticate",
+        "traceparent",
+        "Tracestate",
+        "Access-Control-Allow-Origin",
+        "X-Forwarded-For",
+        "Content-Security-Policy",
+        "Proxy-Authorization",
+    ],
+)
+def test_operation_id_header_refuses_names_http_gives_a_meaning_to(
+    make_app: AppFactory, name: str
+) -> None:
+    # Echoed on every response, such a name would duplicate Content-Type/Content-Length or
+    # reflect a client-chosen Set-Cookie/Location.
+    with pytest.raises(ChassisConfigError, match=f"CST_OPERATION_ID_HEADER={name!r}"):
+        make_app(CST_OPERATION_ID_HEADER=name)
+
+
+@pytest.mark.parametrize("name", ["X-Request-ID", "X-Correlation-ID", "Request-Id", "X-Trace"])
+def test_operation_id_header_accepts_names_of_its_own(make_app: AppFactory, name: str) -> None:
+    app = make_app(CST_OPERATION_ID_HEADER=name)
+    response = app.test_client().get("/status", headers={name: "op-1"})
+    assert response.headers.getlist(name) == ["op-1"]
+
+
+def test_readme_lists_exactly_the_refused_operation_id_header_names() -> None:
+    from pathlib import Path
+
+    from cst_chassis.config import _RESERVED_HEADERS, _RESERVED_PREFIXES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("`CST_OPERATION_ID_HEADER` must be") :]
+    section = section[section.index("Refused:") : section.index("\n\n")]
+    names = {name.lower() for name in re.findall(r"`([A-Za-z0-9-]+)`", section)}
+    prefixes = {name for name in names if name.endswith("-")}
+    assert prefixes == set(_RESERVED_PREFIXES)
+    assert names - prefixes == set(_RESERVED_HEADERS)

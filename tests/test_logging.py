@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 
 from cst_chassis import CstMicroChassis
+from cst_chassis import logging as cst_logging
 from cst_chassis.logging import OperationIdFilter
 from tests.conftest import AppFactory
 
@@ -169,3 +171,113 @@ def test_reinitialising_switches_format_without_a_second_handler(
     logging.getLogger("switch").warning("now json")
     (line,) = _lines(capsys)
     assert json.loads(line)["message"] == "now json"
+
+
+# -- logging.config.fileConfig() in an app factory (Alembic's env.py) -------------------------
+
+
+@pytest.fixture
+def alembic_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[], None]]:
+    """Run a real ``alembic upgrade head`` with Alembic's own ``generic`` template (whose env.py
+    calls ``fileConfig(alembic.ini)``); restore every logger's state afterwards."""
+    from alembic import command
+    from alembic.config import Config
+
+    ini = tmp_path / "alembic.ini"
+    config = Config(str(ini))
+    command.init(config, str(tmp_path / "migrations"))
+    text = ini.read_text().replace(
+        "sqlalchemy.url = driver://user:pass@localhost/dbname",
+        f"sqlalchemy.url = sqlite:///{tmp_path / 'app.db'}",
+    )
+    ini.write_text(text)
+    monkeypatch.setattr(cst_logging, "_warned", False)
+    manager = logging.Logger.manager
+    disabled = {
+        name: logger.disabled
+        for name, logger in manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+
+    def upgrade() -> None:
+        command.upgrade(Config(str(ini)), "head")
+
+    yield upgrade
+    for name, logger in manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            logger.disabled = disabled.get(name, False)
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def _factory_app(upgrade: Callable[[], None], *, migrate_first: bool) -> Flask:
+    app = Flask("factory_app")
+    if migrate_first:
+        upgrade()
+    CstMicroChassis().init_app(app)
+    if not migrate_first:
+        upgrade()
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("kaboom-in-view")
+
+    @app.get("/hello")
+    def hello() -> str:
+        app.logger.info("hello from the app")
+        return "ok"
+
+    return app
+
+
+@pytest.mark.parametrize("migrate_first", [True, False], ids=["before-init_app", "after-init_app"])
+def test_error_logs_survive_alembic_fileconfig_in_the_app_factory(
+    alembic_upgrade: Callable[[], None],
+    capsys: pytest.CaptureFixture[str],
+    migrate_first: bool,
+) -> None:
+    app = _factory_app(alembic_upgrade, migrate_first=migrate_first)
+    client = app.test_client()
+    assert client.get("/boom", headers={"X-Operation-ID": "op-boom"}).status_code == 500
+    assert client.get("/boom").status_code == 500
+    assert client.get("/hello", headers={"X-Operation-ID": "op-hello"}).status_code == 200
+    out = capsys.readouterr().out
+    assert "[ERROR][op-boom] factory_app: Exception on /boom [GET]" in out
+    assert "RuntimeError: kaboom-in-view" in out
+    assert "[INFO][op-hello] factory_app: hello from the app" in out
+    assert out.count("disable_existing_loggers=False") == 1
+
+
+def test_error_logs_survive_a_fileconfig_after_the_first_request(
+    alembic_upgrade: Callable[[], None], app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("kaboom-later")
+
+    client = app.test_client()
+    assert client.get("/status").status_code in (200, 503)
+    alembic_upgrade()
+    capsys.readouterr()
+    assert client.get("/boom", headers={"X-Operation-ID": "op-late"}).status_code == 500
+    out = capsys.readouterr().out
+    assert "[ERROR][op-late]" in out
+    assert "RuntimeError: kaboom-later" in out
+    assert "disable_existing_loggers=False" in out
+
+
+def test_nothing_is_restored_or_warned_without_fileconfig(
+    app: Flask, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cst_logging, "_warned", False)
+    app.test_client().get("/status")
+    assert cst_logging.restore_logging() is False
+    assert "disable_existing_loggers" not in capsys.readouterr().out

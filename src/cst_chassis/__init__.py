@@ -18,6 +18,7 @@ from cst_chassis.errors import (
 )
 from cst_chassis.extension import ChassisState, CstMicroChassis, get_state
 from cst_chassis.health import HealthBody
+from cst_chassis.tracing import TraceContext, get_trace_context
 
 __all__ = [
     "AsyncBridgeError",
@@ -38,7 +39,9 @@ __all__ = [
     "MissingSessionError",
     "PaginationMeta",
     "SuccessEnvelope",
+    "TraceContext",
     "get_operation_id",
     "get_state",
+    "get_trace_context",
     "outgoing_headers",
 ]

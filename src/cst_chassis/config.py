@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from cst_chassis.errors import ChassisConfigError
+from cst_chassis.logging import TEXT_FORMAT
 
 __all__ = ["ChassisConfig", "load_config"]
 
@@ -46,6 +47,7 @@ class ChassisConfig:
     health_check_timeout: float = 3.0
     stream_log_level: int = logging.INFO
     log_format: LogFormat = "text"
+    log_text_format: str = TEXT_FORMAT
     default_page_size: int = 25
     max_page_size: int = 100
     operation_id_header: str = "X-Operation-ID"
@@ -152,6 +154,54 @@ def _header_name(key: str, value: object) -> str:
     raise ChassisConfigError(key, value, "an HTTP header name such as X-Operation-ID")
 
 
+# Header names the operation id must not take (CST_OPERATION_ID_HEADER): the id is echoed on
+# every response, so a name that HTTP, a browser, a proxy or the chassis itself gives a meaning
+# to would add a second Content-Type/Content-Length, a Set-Cookie or a Location built from the
+# request, or clash with the trace headers. Refused: these names, and every name starting with
+# one of the prefixes below (case-insensitive).
+_RESERVED_HEADERS = frozenset(
+    {
+        "accept", "accept-ranges", "age", "allow", "alt-svc", "authorization", "baggage",
+        "cache-control", "connection", "cookie", "date", "etag", "expect", "expires",
+        "forwarded", "host", "keep-alive", "last-modified", "link", "location", "origin",
+        "pragma", "range", "referer", "refresh", "retry-after", "server", "set-cookie",
+        "set-cookie2", "strict-transport-security", "te", "traceparent", "tracestate",
+        "trailer", "transfer-encoding", "upgrade", "user-agent", "vary", "via",
+        "www-authenticate", "x-content-type-options", "x-frame-options", "x-real-ip",
+        "x-xss-protection",
+    }
+)  # fmt: skip
+_RESERVED_PREFIXES = (
+    "content-", "access-control-", "proxy-", "x-forwarded-", "sec-", "if-", "cross-origin-",
+)  # fmt: skip
+
+
+def _operation_id_header(key: str, value: object) -> str:
+    name = _header_name(key, value)
+    lowered = name.lower()
+    if lowered in _RESERVED_HEADERS or lowered.startswith(_RESERVED_PREFIXES):
+        raise ChassisConfigError(
+            key,
+            value,
+            "a header name of its own such as X-Operation-ID or X-Request-ID, not one that HTTP, "
+            "browsers, proxies or tracing give a meaning to",
+        )
+    return name
+
+
+def _text_format(key: str, value: object) -> str:
+    expected = "a %-style logging format, e.g. cst_chassis.logging.TRACE_TEXT_FORMAT"
+    if not isinstance(value, str) or not value.strip():
+        raise ChassisConfigError(key, value, expected)
+    record = logging.LogRecord("cst_chassis", logging.INFO, __file__, 0, "probe", None, None)
+    record.operation_id = record.trace_id = record.span_id = "-"
+    try:
+        logging.Formatter(value, validate=True).format(record)
+    except (ValueError, KeyError, TypeError):
+        raise ChassisConfigError(key, value, expected) from None
+    return value
+
+
 def _endpoint(key: str, value: object) -> str:
     if isinstance(value, str):
         path = value.strip()
@@ -183,9 +233,12 @@ def load_config(
         health_check_timeout=source.get("CST_HEALTH_CHECK_TIMEOUT", _positive_seconds, 3.0),
         stream_log_level=source.get("CST_STREAM_LOG_LEVEL", _log_level, logging.INFO),
         log_format=source.get("CST_LOG_FORMAT", _log_format, "text"),
+        log_text_format=source.get("CST_LOG_TEXT_FORMAT", _text_format, TEXT_FORMAT),
         default_page_size=default_page_size,
         max_page_size=max_page_size,
-        operation_id_header=source.get("CST_OPERATION_ID_HEADER", _header_name, "X-Operation-ID"),
+        operation_id_header=source.get(
+            "CST_OPERATION_ID_HEADER", _operation_id_header, "X-Operation-ID"
+        ),
         async_bridge=source.get("CST_ASYNC_BRIDGE", _boolean, True),
         async_timeout=source.get("CST_ASYNC_TIMEOUT", _optional_seconds, _DEFAULT_ASYNC_TIMEOUT),
         alembic_script_location=source.get("CST_ALEMBIC_SCRIPT_LOCATION", _string, None),

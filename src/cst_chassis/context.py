@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import TypeGuard
 
+from cst_chassis.tracing import get_trace_context, trace_context_var
+
 __all__ = [
     "DEFAULT_HEADER",
+    "add_outgoing_headers",
     "get_operation_id",
     "new_operation_id",
     "outgoing_headers",
@@ -57,13 +61,44 @@ def new_operation_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def outgoing_headers() -> dict[str, str]:
-    """Return the headers that forward the current operation id to another service.
+def operation_id_of_trace(trace_id: str) -> str:
+    """Write a 32-hex trace id as an operation id in the 8-4-4-4-12 form of a uuid.
 
-    ``requests.get(url, headers=outgoing_headers())`` lets the next service log the same id.
-    Outside a request the dict is empty.
+    Used when a request brings a ``traceparent`` but no operation id: one value then finds the
+    request in logs and in the tracing backend (``operation_id.replace("-", "") == trace_id``).
+    """
+    h = trace_id
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def outgoing_headers() -> dict[str, str]:
+    """Return the headers that carry the current operation and trace on to another service.
+
+    ``requests.get(url, headers=outgoing_headers())`` lets the next service log the same
+    operation id and continue the trace: the operation id header, a ``traceparent`` naming a
+    child span of this request (same trace id; with OpenTelemetry, the active span is the
+    parent) and the ``tracestate`` when there is one. Outside a request the dict is empty.
     """
     operation_id = operation_id_var.get()
-    if operation_id is None:
-        return {}
-    return {header_name_var.get(): operation_id}
+    headers = {} if operation_id is None else {header_name_var.get(): operation_id}
+    own = trace_context_var.get()
+    trace = get_trace_context()
+    if trace is not None:
+        # The chassis's own span is recorded nowhere, so the callee's parent is a fresh child
+        # span id; an OpenTelemetry span is exported, so it is the parent itself.
+        outgoing = trace.child() if trace is own else trace
+        headers["traceparent"] = outgoing.traceparent
+        if outgoing.tracestate is not None:
+            headers["tracestate"] = outgoing.tracestate
+    return headers
+
+
+def add_outgoing_headers(headers: MutableMapping[str, str]) -> None:
+    """Add :func:`outgoing_headers` to ``headers``, keeping any that are already set.
+
+    What the ``requests`` and ``httpx`` hooks call on every request. A header the caller set (or
+    an OpenTelemetry client instrumentation injected) wins, so the chassis never fights it.
+    """
+    for name, value in outgoing_headers().items():
+        if name not in headers:
+            headers[name] = value

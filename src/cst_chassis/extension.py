@@ -18,7 +18,7 @@ from cst_chassis.body import install_body_checks
 from cst_chassis.config import ChassisConfig, load_config
 from cst_chassis.errors import ChassisError, ChassisNotInitializedError
 from cst_chassis.health import register_health_endpoint
-from cst_chassis.logging import install_logging
+from cst_chassis.logging import install_logging, restore_logging, watch_logging
 from cst_chassis.middleware import OperationIdMiddleware
 from cst_chassis.pagination.secret import guard_view_functions
 
@@ -77,7 +77,8 @@ class CstMicroChassis:
 
         Config keys read (environment first, then ``app.config``): ``CST_PROJECT_NAME``,
         ``CST_PROJECT_VERSION``, ``CST_HEALTH_CHECK_ENDPOINT``, ``CST_HEALTH_CHECK_TIMEOUT``,
-        ``CST_STREAM_LOG_LEVEL``, ``CST_LOG_FORMAT``, ``CST_API_DEFAULT_PAGE_SIZE``,
+        ``CST_STREAM_LOG_LEVEL``, ``CST_LOG_FORMAT``, ``CST_LOG_TEXT_FORMAT``,
+        ``CST_API_DEFAULT_PAGE_SIZE``,
         ``CST_API_MAX_PAGE_SIZE``, ``CST_OPERATION_ID_HEADER``, ``CST_ASYNC_BRIDGE``,
         ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET`` (and
         ``SECRET_KEY`` when a keyset resource is already registered: the cursor secret must then
@@ -101,14 +102,15 @@ class CstMicroChassis:
         guard_view_functions(app, config.cursor_secret)
         state = ChassisState(config=config, db=db, health_checks=self._health_checks)
 
-        install_logging(config.stream_log_level, config.log_format)
+        install_logging(config.stream_log_level, config.log_format, config.log_text_format)
         # Flask adds its own stderr handler to app.logger; with ours on the root logger every
         # app.logger line would be printed twice.
         app.logger.removeHandler(default_handler)
         app.logger.setLevel(logging.NOTSET)
+        watch_logging(app)
 
         app.wsgi_app = OperationIdMiddleware(  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
-            app.wsgi_app, config.operation_id_header
+            app.wsgi_app, config.operation_id_header, on_first_request=restore_logging
         )
         if config.async_bridge:
             app.async_to_sync = functools.partial(  # type: ignore[method-assign]  # Flask documents overriding async_to_sync

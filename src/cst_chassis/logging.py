@@ -1,8 +1,14 @@
-"""Process-wide log output with the operation id in every line.
+"""Process-wide log output with the operation id (and trace ids) in every line.
 
 ``install_logging`` puts one stdout handler on the root logger, so every logger in the process
-(the app's, libraries', werkzeug's) writes through it. The operation id is read from the
-ContextVar by :class:`OperationIdFilter`, which users can also attach to handlers of their own.
+(the app's, libraries', werkzeug's) writes through it. The operation id and trace context are read
+from their ContextVars by :class:`OperationIdFilter`, which users can also attach to handlers of
+their own.
+
+``logging.config.fileConfig`` (Alembic's standard ``env.py`` calls it) disables every existing
+logger and removes the root logger's handlers: run in an app factory, it would silently drop the
+chassis's error logs. :func:`restore_logging` notices that at the first request and on every
+unhandled error, puts the handler back, re-enables the chassis's loggers and warns once.
 """
 
 from __future__ import annotations
@@ -13,45 +19,74 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from flask.signals import got_request_exception
+
 from cst_chassis.context import operation_id_var
+from cst_chassis.tracing import get_trace_context
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from cst_chassis.config import LogFormat
 
 __all__ = [
     "TEXT_FORMAT",
+    "TRACE_TEXT_FORMAT",
     "JsonFormatter",
     "OperationIdFilter",
     "install_logging",
+    "restore_logging",
+    "watch_logging",
 ]
 
+# The seed's format (the default of CST_LOG_TEXT_FORMAT).
 TEXT_FORMAT = "%(asctime)s [%(levelname)s][%(operation_id)s] %(name)s: %(message)s"
+# The same with the trace and span ids (``-`` outside a request).
+TRACE_TEXT_FORMAT = (
+    "%(asctime)s [%(levelname)s][%(operation_id)s][%(trace_id)s %(span_id)s] %(name)s: %(message)s"
+)
 NO_OPERATION_ID = "No operation_id"
+NO_TRACE = "-"
+
+logger = logging.getLogger("cst_chassis.logging")
 
 
 class OperationIdFilter(logging.Filter):
-    """Set ``record.operation_id`` from the current context (``No operation_id`` outside one).
+    """Set ``record.operation_id``, ``trace_id`` and ``span_id`` from the current context.
 
-    A record that already carries an ``operation_id`` (e.g. passed via ``extra=``) keeps it.
+    Outside a request they are ``No operation_id`` and ``-``. A record that already carries an
+    ``operation_id`` (e.g. passed via ``extra=``) keeps it, and likewise for the trace ids.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "operation_id"):
             record.operation_id = operation_id_var.get() or NO_OPERATION_ID
+        if not hasattr(record, "trace_id"):
+            trace = get_trace_context()
+            if trace is None:
+                record.trace_id = record.span_id = NO_TRACE
+            else:
+                record.trace_id = trace.trace_id
+                record.span_id = trace.span_id
         return True
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, operation_id, exception."""
+    """One JSON object per line: time, level, logger, message, operation_id, trace_id, span_id,
+    exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         operation_id = getattr(record, "operation_id", None)
+        trace_id = getattr(record, "trace_id", None)
+        span_id = getattr(record, "span_id", None)
         payload: dict[str, object] = {
             "time": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
             "operation_id": None if operation_id == NO_OPERATION_ID else operation_id,
+            "trace_id": None if trace_id == NO_TRACE else trace_id,
+            "span_id": None if span_id == NO_TRACE else span_id,
         }
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
@@ -80,13 +115,18 @@ class _ChassisHandler(logging.StreamHandler[TextIO]):
         pass
 
 
-def install_logging(level: int, log_format: LogFormat) -> logging.Handler:
+def install_logging(
+    level: int, log_format: LogFormat, text_format: str = TEXT_FORMAT
+) -> logging.Handler:
     """Install (or reconfigure) the chassis's stdout handler on the root logger.
 
     Idempotent: repeated calls, from any number of apps, keep exactly one chassis handler, so no
     line is printed twice. Existing loggers are left enabled (the seed's ``dictConfig`` disabled
-    them). The last call's level and format win.
+    them). The last call's level and format win. ``text_format`` is the ``%``-style format of
+    the text output (``CST_LOG_TEXT_FORMAT``; :data:`TRACE_TEXT_FORMAT` adds the trace ids).
     """
+    global _installed
+    _installed = (level, log_format, text_format)
     root = logging.getLogger()
     handler = next((h for h in root.handlers if isinstance(h, _ChassisHandler)), None)
     if handler is None:
@@ -95,11 +135,70 @@ def install_logging(level: int, log_format: LogFormat) -> logging.Handler:
         root.addHandler(handler)
     handler.setLevel(level)
     handler.setFormatter(
-        JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+        JsonFormatter() if log_format == "json" else logging.Formatter(text_format)
     )
     if root.level == logging.NOTSET or root.level > level:
         root.setLevel(level)
     return handler
+
+
+# What restore_logging puts back: the last install_logging call, and the loggers the chassis
+# writes to (its own and each app's ``app.logger``).
+_installed: tuple[int, LogFormat, str] | None = None
+_kept_loggers: set[str] = {"cst_chassis"}
+_warned = False
+
+FILECONFIG_HINT = (
+    "logging.config.fileConfig() (e.g. in Alembic's env.py) removed the cst-chassis log handler "
+    "or disabled its loggers; cst-chassis restored them. Call "
+    "fileConfig(..., disable_existing_loggers=False) and keep the root logger's handlers "
+    "to avoid this"
+)
+
+
+def watch_logging(app: Flask) -> None:
+    """Keep ``app.logger`` and the chassis's loggers writing even after a ``fileConfig()``.
+
+    Connects :func:`restore_logging` to Flask's ``got_request_exception`` signal for ``app``, so
+    a 500's traceback is never logged into a disabled logger; the middleware also calls it
+    before the first request.
+    """
+    _kept_loggers.add(app.logger.name)
+    got_request_exception.connect(_restore_on_error, app, weak=False)
+    restore_logging()  # a fileConfig() run before init_app disabled the chassis's loggers
+
+
+def _restore_on_error(_sender: object, **_extra: object) -> None:
+    restore_logging()
+
+
+def restore_logging() -> bool:
+    """Undo what ``logging.config.fileConfig()`` did to the chassis's logging; warn once.
+
+    Puts the chassis handler back on the root logger if it was removed (with the last level and
+    format), and re-enables the chassis's loggers and each chassis app's ``app.logger`` (and
+    their children) if they were disabled. Returns whether anything had to be restored.
+    """
+    global _warned
+    if _installed is None:
+        return False
+    restored = False
+    root = logging.getLogger()
+    if not any(isinstance(h, _ChassisHandler) for h in root.handlers):
+        install_logging(*_installed)
+        restored = True
+    for name, candidate in list(logging.Logger.manager.loggerDict.items()):
+        if (
+            isinstance(candidate, logging.Logger)
+            and candidate.disabled
+            and any(name == kept or name.startswith(kept + ".") for kept in _kept_loggers)
+        ):
+            candidate.disabled = False
+            restored = True
+    if restored and not _warned:
+        _warned = True
+        logger.warning(FILECONFIG_HINT)
+    return restored
 
 
 # -- cst-micro-chassis 0.1.0 names (README, "Migrating from cst-micro-chassis") -------------------

@@ -1,4 +1,4 @@
-"""The WSGI wrapper that sets the operation id for each request and echoes it in a header.
+"""The WSGI wrapper that sets the operation id and trace context of each request.
 
 A wrapper around ``app.wsgi_app`` instead of Flask request hooks: it is cheaper (Flask checks
 every hook for ``async`` on each request), and it also covers error handlers, the health endpoint
@@ -7,66 +7,118 @@ and whatever a streamed response body logs while it is produced.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator
+import os
+import sys
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from cst_chassis.context import (
     header_name_var,
-    new_operation_id,
+    operation_id_of_trace,
     operation_id_var,
     valid_operation_id,
 )
+from cst_chassis.tracing import TraceContext, continue_trace, trace_context_var
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["OperationIdMiddleware"]
+__all__ = ["OPERATION_ID_SPAN_ATTRIBUTE", "OperationIdMiddleware"]
+
+# The attribute under which the operation id is recorded on OpenTelemetry's server span.
+OPERATION_ID_SPAN_ATTRIBUTE = "cst.operation_id"
 
 
 class OperationIdMiddleware:
-    """Wrap a WSGI app: pick the operation id, keep it in the ContextVar, add the header.
+    """Wrap a WSGI app: pick the operation id and trace context, keep them in ContextVars.
 
-    The incoming header is reused when it is a safe token (see
-    :func:`~cst_chassis.context.valid_operation_id`); otherwise a fresh uuid4 is used and the
-    rejected value goes nowhere (not into logs, not into the response).
+    Operation id: the incoming header when it is a safe token (see
+    :func:`~cst_chassis.context.valid_operation_id`); else, when a valid ``traceparent`` came in,
+    its trace id in uuid form; else a fresh uuid4 whose 32 hex digits are also the new trace id.
+    Trace context: the incoming ``traceparent`` continued, or a new trace. Rejected values go
+    nowhere (not into logs, not into the response). ``on_first_request`` runs once, before the
+    first request is handled.
     """
 
-    def __init__(self, wsgi_app: WSGIApplication, header_name: str) -> None:
+    def __init__(
+        self,
+        wsgi_app: WSGIApplication,
+        header_name: str,
+        on_first_request: Callable[[], object] | None = None,
+    ) -> None:
         self.wsgi_app = wsgi_app
         self.header_name = header_name
         self._environ_key = "HTTP_" + header_name.upper().replace("-", "_")
+        self._on_first_request = on_first_request
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self._on_first_request is not None:
+            first, self._on_first_request = self._on_first_request, None
+            first()
         incoming = environ.get(self._environ_key)
-        operation_id = incoming if valid_operation_id(incoming) else new_operation_id()
+        traceparent = environ.get("HTTP_TRACEPARENT")
+        trace = None
+        if traceparent is not None:
+            trace = continue_trace(traceparent, environ.get("HTTP_TRACESTATE"))
+        if trace is None:
+            # One random draw for both ids: a uuid4 (version and variant bits set) whose hex
+            # digits are the trace id, and 8 bytes for the span id.
+            raw = bytearray(os.urandom(24))
+            raw[6] = (raw[6] & 0x0F) | 0x40
+            raw[8] = (raw[8] & 0x3F) | 0x80
+            h = raw.hex()
+            trace = TraceContext(h[:32], h[32:])
+            if valid_operation_id(incoming):
+                operation_id = incoming
+            else:
+                operation_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+        elif valid_operation_id(incoming):
+            operation_id = incoming
+        else:
+            operation_id = operation_id_of_trace(trace.trace_id)
         header = (self.header_name, operation_id)
 
         def start_with_id(
             status: str, headers: list[tuple[str, str]], exc_info: object = None
         ) -> object:
             headers.append(header)
+            otel = sys.modules.get("opentelemetry.trace")
+            if otel is not None:
+                # The server span of opentelemetry-instrumentation-flask is still open here.
+                _record_operation_id(otel, operation_id)
             return start_response(status, headers, exc_info)  # type: ignore[arg-type]  # exc_info is passed through untouched
 
         token = operation_id_var.set(operation_id)
+        trace_token = trace_context_var.set(trace)
         name_token = header_name_var.set(self.header_name)
         try:
             app_iter = self.wsgi_app(environ, start_with_id)  # type: ignore[arg-type]  # same protocol, narrower annotation
         finally:
             header_name_var.reset(name_token)
+            trace_context_var.reset(trace_token)
             operation_id_var.reset(token)
         if type(app_iter) is environ.get("wsgi.file_wrapper"):
             return app_iter  # keep the server's sendfile fast path
-        return _ResponseBody(app_iter, operation_id)
+        return _ResponseBody(app_iter, operation_id, trace)
+
+
+def _record_operation_id(otel: ModuleType, operation_id: str) -> None:
+    span = otel.get_current_span()
+    if span.is_recording():
+        span.set_attribute(OPERATION_ID_SPAN_ATTRIBUTE, operation_id)
 
 
 class _ResponseBody:
-    """The response iterable, with the operation id set again while the body is produced."""
+    """The response iterable, with the ids set again while the body is produced."""
 
-    __slots__ = ("_app_iter", "_operation_id", "_running")
+    __slots__ = ("_app_iter", "_operation_id", "_running", "_trace")
 
-    def __init__(self, app_iter: Iterable[bytes], operation_id: str) -> None:
+    def __init__(self, app_iter: Iterable[bytes], operation_id: str, trace: TraceContext) -> None:
         self._app_iter = app_iter
         self._operation_id = operation_id
+        self._trace = trace
         self._running: Generator[bytes, None, None] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
@@ -74,17 +126,19 @@ class _ResponseBody:
         return self._running
 
     def _send(self) -> Generator[bytes, None, None]:
-        # The id is set while the app produces each chunk (a streamed body's log lines carry
-        # it) and reset before the chunk is handed over: a server or test client that stops
-        # iterating midway must not be left with this request's id.
+        # The ids are set while the app produces each chunk (a streamed body's log lines carry
+        # them) and reset before the chunk is handed over: a server or test client that stops
+        # iterating midway must not be left with this request's ids.
         iterator = iter(self._app_iter)
         while True:
             token = operation_id_var.set(self._operation_id)
+            trace_token = trace_context_var.set(self._trace)
             try:
                 chunk = next(iterator)
             except StopIteration:
                 return
             finally:
+                trace_context_var.reset(trace_token)
                 operation_id_var.reset(token)
             yield chunk
 

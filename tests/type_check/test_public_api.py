@@ -20,8 +20,10 @@ from cst_chassis import (
     CstMicroChassis,
     ErrorEnvelope,
     SuccessEnvelope,
+    TraceContext,
     get_operation_id,
     get_state,
+    get_trace_context,
     outgoing_headers,
 )
 from cst_chassis.envelope import error_envelope, success_envelope
@@ -59,6 +61,7 @@ def test_public_api_types() -> None:
 
     assert_type(get_operation_id(), str | None)
     assert_type(outgoing_headers(), dict[str, str])
+    assert_type(get_trace_context(), TraceContext | None)
     assert_type(get_state(app).config, ChassisConfig)
     assert_type(get_state(app).config.default_page_size, int)
     assert_type(fetch("x", timeout=2.0), bytes)
