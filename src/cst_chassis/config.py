@@ -7,6 +7,7 @@ the value; nothing falls back silently.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -50,6 +51,10 @@ class ChassisConfig:
     async_timeout: float | None = 30.0
     alembic_script_location: str | None = None
     cursor_secret: str | None = None
+    health_cache_ttl: float = 0.0
+    liveness_endpoint: str | None = "/livez"
+    readiness_endpoint: str | None = "/readyz"
+    metrics_endpoint: str | None = "/metrics"
 
 
 class _Source:
@@ -141,6 +146,26 @@ def _header_name(key: str, value: object) -> str:
     raise ChassisConfigError(key, value, "an HTTP header name such as X-Operation-ID")
 
 
+def _seconds_or_zero(key: str, value: object) -> float:
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
+            if float(value) == 0:
+                return 0.0
+    return _positive_seconds(key, value)
+
+
+def _default(path: str | None) -> str | None:
+    return path
+
+
+def _optional_endpoint(key: str, value: object) -> str | None:
+    if isinstance(value, bool) and not value:
+        return None
+    if isinstance(value, str) and value.strip().lower() in {"", "none", "off", "false"}:
+        return None
+    return _endpoint(key, value)
+
+
 def _endpoint(key: str, value: object) -> str:
     if isinstance(value, str):
         path = value.strip()
@@ -179,4 +204,14 @@ def load_config(
         async_timeout=source.get("CST_ASYNC_TIMEOUT", _optional_seconds, _DEFAULT_ASYNC_TIMEOUT),
         alembic_script_location=source.get("CST_ALEMBIC_SCRIPT_LOCATION", _string, None),
         cursor_secret=source.get("CST_CURSOR_SECRET", _string, None),
+        health_cache_ttl=source.get("CST_HEALTH_CACHE_TTL", _seconds_or_zero, 0.0),
+        liveness_endpoint=source.get(
+            "CST_LIVENESS_ENDPOINT", _optional_endpoint, _default("/livez")
+        ),
+        readiness_endpoint=source.get(
+            "CST_READINESS_ENDPOINT", _optional_endpoint, _default("/readyz")
+        ),
+        metrics_endpoint=source.get(
+            "CST_METRICS_ENDPOINT", _optional_endpoint, _default("/metrics")
+        ),
     )
