@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import os
 import threading
@@ -66,6 +67,8 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # The route label of every request that matched no URL rule (404s, probing scanners).
 UNMATCHED = "<unmatched>"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Where Werkzeug keeps the request object in the WSGI environ.
+_REQUEST_KEY = "werkzeug.request"
 # Methods kept as they are in the method label; anything else is "other" (bounded cardinality).
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _PAGINATION_PATHS = frozenset({"offset", "limit", "cursor"})
@@ -136,6 +139,18 @@ class ChassisMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        # Entering and leaving a request, picked once. In one process, two atomic counters read
+        # at scrape time (a Gauge's inc and dec take a lock each, twice per request); under
+        # multiprocess mode the gauge itself, since only its files reach the other workers.
+        self.enter_request: Callable[[], object]
+        self.leave_request: Callable[[], object]
+        if multiprocess_directory() is None:
+            started, finished = itertools.count(), itertools.count()
+            self.enter_request = functools.partial(next, started)
+            self.leave_request = functools.partial(next, finished)
+            self.in_flight.set_function(lambda: _count_of(started) - _count_of(finished))
+        else:
+            self.enter_request, self.leave_request = self.in_flight.inc, self.in_flight.dec
         self.exceptions: Counter = pc.Counter(
             "cst_http_exceptions",
             "Unhandled exceptions raised while answering a request (answered 500).",
@@ -262,6 +277,11 @@ async def _watch_lag(gauge: Gauge) -> None:
         gauge.set(max(0.0, loop.time() - before - LOOP_LAG_INTERVAL))
 
 
+def _count_of(counter: itertools.count[int]) -> int:
+    # How many values next() took from it: repr is "count(N)" (no other read-only accessor).
+    return int(repr(counter)[6:-1])
+
+
 def _method(method: str) -> str:
     return method if method in _METHODS else "other"
 
@@ -276,7 +296,7 @@ class MetricsMiddleware:
     def __init__(self, wsgi_app: WSGIApplication, metrics: ChassisMetrics) -> None:
         self.wsgi_app = wsgi_app
         self.metrics = metrics
-        self._in_flight = metrics.in_flight
+        self._enter, self._leave = metrics.enter_request, metrics.leave_request
         # One histogram child per (method, route, status): labels() per request costs more.
         self._children: dict[tuple[str, str, str], Any] = {}
         # Run once, at the first request (e.g. discovering Flask-SQLAlchemy's engines).
@@ -285,27 +305,29 @@ class MetricsMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self.on_first_request is not None and self.on_first_request():
             self.on_first_request = None
-        statuses: list[str] = []
+        # (status, matched rule), noted in start_response: Flask calls it while the request
+        # is still in the environ (it clears it when the request context is popped).
+        started_with: list[tuple[str, Any]] = []
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            statuses.append(status)
+            started_with.append((status, getattr(environ.get(_REQUEST_KEY), "url_rule", None)))
             return start_response(status, headers, exc_info)
 
-        self._in_flight.inc()
+        self._enter()
         started = time.perf_counter()
         try:
             app_iter = self.wsgi_app(environ, start)
         except BaseException:  # the server answers 500 (PROPAGATE_EXCEPTIONS, e.g. testing)
-            statuses.append("500")
+            started_with.append(("500", getattr(environ.get(_REQUEST_KEY), "url_rule", None)))
             raise
         finally:
             elapsed = time.perf_counter() - started
-            self._in_flight.dec()
-            rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
+            self._leave()
+            status, rule = started_with[-1] if started_with else ("500", None)
             key = (
                 _method(environ["REQUEST_METHOD"]),
                 UNMATCHED if rule is None else rule.rule,
-                statuses[-1][:3] if statuses else "500",
+                status[:3],
             )
             child = self._children.get(key)
             if child is None:
