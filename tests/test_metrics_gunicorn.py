@@ -151,11 +151,11 @@ def test_scrape_reports_exact_counts_of_every_worker(
 def test_pool_gauges_rise_while_connections_are_held(
     database: ServiceDatabase, tmp_path: Path
 ) -> None:
-    with metrics_gunicorn(settings(database, tmp_path), tmp_path, threads=4) as service:
+    with metrics_gunicorn(settings(database, tmp_path), tmp_path, threads=8) as service:
         before = service.scrape()
         assert before.value("cst_db_pool_size", database="default") == 2 * 5  # workers x size
         assert before.value("cst_db_pool_checked_out", database="default") == 0
-        names = [f"hold{i}" for i in range(6)]
+        names = [f"hold{i}" for i in range(6)]  # fewer than one worker's threads: scrapes go on
         with ThreadPoolExecutor(len(names)) as pool:
             answers = [pool.submit(get, service.port, f"/hold/{name}") for name in names]
             wait_until(lambda: all((tmp_path / f"{n}.started").exists() for n in names))
