@@ -146,9 +146,8 @@ class AsyncHoldResource(ApiResource):
         deadline = time.monotonic() + _HOLD_LIMIT
         while not (release_dir / name).exists() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        return await asyncio.to_thread(
-            _after_release_in_context, current_app._get_current_object(), name
-        )  # type: ignore[attr-defined]  # LocalProxy API, untyped
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API, untyped
+        return await asyncio.to_thread(_after_release_in_context, app, name)
 
 
 def _after_release_in_context(app: Flask, name: str) -> dict[str, object]:

@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.orm import Session
 
 from cst_chassis import ChassisApi, ChassisConfigError, CstMicroChassis
 from cst_chassis.metrics import METRIC_NAMES, UNMATCHED, MetricsMiddleware
@@ -287,9 +288,13 @@ def test_pagination_rejections_are_counted_by_parameter_and_reason(
 def test_real_pagination_errors_are_counted() -> None:
     from cst_chassis.resources import ApiPaginatedMixin
 
+    engine = sa.create_engine("sqlite://")
+
     class Listing(ApiPaginatedMixin, ApiResource):
         def get(self) -> object:
-            return self.get_paginated_query_result(list(range(10)))
+            with Session(engine) as session:
+                page = self.get_paginated_query_result(sa.select(sa.literal(1)), session)
+            return list(page)
 
     app = make_app()
     CstMicroChassis().init_app(app)
