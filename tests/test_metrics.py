@@ -330,3 +330,10 @@ def test_multiprocess_directory_that_does_not_exist_fails_at_init(
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
     with pytest.raises(ChassisConfigError, match="PROMETHEUS_MULTIPROC_DIR"):
         CstMicroChassis().init_app(make_app())
+
+
+def test_readme_lists_every_metric() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name, (kind, labels) in METRIC_NAMES.items():
+        row = f"| `{name}` | {kind} | " + ", ".join(f"`{label}`" for label in labels)
+        assert row in readme, f"README's metrics table lacks {name}"
