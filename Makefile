@@ -45,11 +45,18 @@ DEMO_WORKERS ?= 2
 DEMO_THREADS ?= 2
 
 demo: $(STAMP)
+	@echo "metrics: http://$(DEMO_HOST):$(PORT)/metrics  liveness: /livez  readiness: /readyz"
 	HOST=$(DEMO_HOST) PORT=$(PORT) $(BIN)/python -m examples.demo
+
+# Metrics of every worker summed exactly: prometheus_client's multiprocess directory, emptied at
+# start and told of exited workers by cst_chassis.gunicorn_hooks (README, "Metrics and probes").
+DEMO_METRICS_DIR ?= /tmp/cst-chassis-demo-metrics
 
 demo-gunicorn: $(STAMP)
 	$(BIN)/python -m examples.demo prepare
-	$(BIN)/gunicorn --workers $(DEMO_WORKERS) --threads $(DEMO_THREADS) \
+	@echo "metrics: http://$(DEMO_HOST):$(PORT)/metrics  liveness: /livez  readiness: /readyz"
+	PROMETHEUS_MULTIPROC_DIR=$(DEMO_METRICS_DIR) $(BIN)/gunicorn -c python:cst_chassis.gunicorn_hooks \
+		--workers $(DEMO_WORKERS) --threads $(DEMO_THREADS) \
 		--bind $(DEMO_HOST):$(PORT) 'examples.demo.app:create_app()'
 
 clean:

@@ -359,6 +359,8 @@ def test_recovers_when_silent_postgres_answers_again(
         proxy.set_mode("hang")  # drops the pooled connections, then answers nothing
         assert client.get("/status").status_code == 503
         proxy.set_mode("forward")  # a restart: the stuck connection is closed
+        # Polls answer 503 at once while the stuck run is overdue; it ends with the connection.
+        wait_until(lambda: client.get("/status").status_code == 200, seconds=5)
         status, body, _ = timed_get(client)
         assert (status, body["last_migration"]) == (200, "abc")
     finally:
@@ -546,7 +548,66 @@ def test_stuck_sync_check_keeps_one_thread_and_recovers(build: BuildApp) -> None
         assert (calls, health_threads() - before) == (1, 1)
     finally:
         release.set()
+    wait_until(lambda: health_threads() == before)  # the stuck run ended: the next poll runs
     assert client.get("/status").status_code == 200
+    assert calls == 2
+
+
+def test_polls_of_an_overdue_check_answer_at_once(build: BuildApp) -> None:
+    release = threading.Event()
+    calls = 0
+    chassis = CstMicroChassis()
+
+    @chassis.health_check("stuck")
+    def stuck() -> bool:
+        nonlocal calls
+        calls += 1
+        return release.wait(30)
+
+    timeout = 2.0
+    app = build(chassis=chassis, CST_HEALTH_CHECK_TIMEOUT=timeout)
+    try:
+        status, _, first = timed_get(app.test_client())
+        assert status == 503 and first >= timeout  # the poll that found it idle waited for it
+        # Now the run is overdue: polls answer from that state instead of holding a thread.
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: timed_get(app.test_client()), range(16)))
+        assert [status for status, _, _ in answers] == [503] * 16
+        assert all(body["checks"] == {"stuck": "failing"} for _, body, _ in answers)
+        assert max(elapsed for _, _, elapsed in answers) < timeout
+        assert calls == 1
+    finally:
+        release.set()
+
+
+def test_results_are_cached_for_the_configured_time(build: BuildApp) -> None:
+    calls = 0
+    chassis = CstMicroChassis()
+
+    @chassis.health_check("counted")
+    def counted() -> None:
+        nonlocal calls
+        calls += 1
+
+    cached = build(chassis=chassis, CST_HEALTH_CACHE_TTL=60).test_client()
+    for _ in range(5):
+        assert cached.get("/status").status_code == 200
+    assert calls == 1
+    uncached = build(chassis=chassis).test_client()  # default: 0, every poll runs the check
+    for _ in range(3):
+        assert uncached.get("/status").status_code == 200
+    assert calls == 4
+
+
+def test_cached_failure_is_served_until_it_expires(build: BuildApp) -> None:
+    healthy = False
+    chassis = CstMicroChassis()
+    chassis.health_check("flag")(lambda: healthy)
+    client = build(chassis=chassis, CST_HEALTH_CACHE_TTL=0.3).test_client()
+    assert client.get("/status").status_code == 503
+    healthy = True
+    assert client.get("/status").status_code == 503  # still the cached result
+    wait_until(lambda: client.get("/status").status_code == 200, seconds=5)
 
 
 def test_checks_run_concurrently(build: BuildApp) -> None:

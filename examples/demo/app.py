@@ -42,6 +42,8 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
         # Signs the keyset cursors of /products/by-price. A fixed value so that every gunicorn
         # worker accepts the others' cursors; set CST_CURSOR_SECRET for a real service.
         CST_CURSOR_SECRET=DEMO_CURSOR_SECRET,
+        # Prometheus metrics on /metrics (needs the `metrics` extra; README, "Metrics and probes").
+        CST_METRICS_ENDPOINT="/metrics",
     )
     database = Database.connect(database_url or database_url_from_env())
     app.extensions[EXTENSION_KEY] = database

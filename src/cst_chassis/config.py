@@ -7,6 +7,7 @@ the value; nothing falls back silently.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -57,6 +58,10 @@ class ChassisConfig:
     cursor_secret: str | None = None
     max_content_length: int | None = _DEFAULT_MAX_CONTENT_LENGTH
     envelope_http_errors: bool = True
+    health_cache_ttl: float = 0.0
+    liveness_endpoint: str | None = "/livez"
+    readiness_endpoint: str | None = "/readyz"
+    metrics_endpoint: str | None = "/metrics"
 
 
 class _Source:
@@ -200,6 +205,24 @@ def _text_format(key: str, value: object) -> str:
     except (ValueError, KeyError, TypeError):
         raise ChassisConfigError(key, value, expected) from None
     return value
+def _seconds_or_zero(key: str, value: object) -> float:
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
+            if float(value) == 0:
+                return 0.0
+    return _positive_seconds(key, value)
+
+
+def _default(path: str | None) -> str | None:
+    return path
+
+
+def _optional_endpoint(key: str, value: object) -> str | None:
+    if isinstance(value, bool) and not value:
+        return None
+    if isinstance(value, str) and value.strip().lower() in {"", "none", "off", "false"}:
+        return None
+    return _endpoint(key, value)
 
 
 def _endpoint(key: str, value: object) -> str:
@@ -245,6 +268,16 @@ def load_config(
         cursor_secret=source.get("CST_CURSOR_SECRET", _string, None),
         max_content_length=_max_content_length(source, app_config),
         envelope_http_errors=source.get("CST_ENVELOPE_HTTP_ERRORS", _boolean, True),
+        health_cache_ttl=source.get("CST_HEALTH_CACHE_TTL", _seconds_or_zero, 0.0),
+        liveness_endpoint=source.get(
+            "CST_LIVENESS_ENDPOINT", _optional_endpoint, _default("/livez")
+        ),
+        readiness_endpoint=source.get(
+            "CST_READINESS_ENDPOINT", _optional_endpoint, _default("/readyz")
+        ),
+        metrics_endpoint=source.get(
+            "CST_METRICS_ENDPOINT", _optional_endpoint, _default("/metrics")
+        ),
     )
 
 

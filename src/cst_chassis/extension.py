@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -20,9 +21,12 @@ from cst_chassis.errors import ChassisError, ChassisNotInitializedError
 from cst_chassis.health import register_health_endpoint
 from cst_chassis.logging import install_logging, restore_logging, watch_logging
 from cst_chassis.middleware import OperationIdMiddleware
+from cst_chassis.metrics import install_metrics
 from cst_chassis.pagination.secret import guard_view_functions
+from cst_chassis.probes import register_liveness_endpoint
 
 if TYPE_CHECKING:
+    from cst_chassis.metrics import ChassisMetrics
     from cst_chassis.typing import DatabaseLike, HealthCheck
 
 __all__ = ["EXTENSION_KEY", "ChassisState", "CstMicroChassis", "get_state"]
@@ -39,6 +43,9 @@ class ChassisState:
     config: ChassisConfig
     db: DatabaseLike | None = None
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    # Told each health check's result and duration (the metrics, when they are on).
+    health_observer: Callable[[str, bool, float], None] | None = None
+    metrics: ChassisMetrics | None = None
 
 
 def get_state(app: Flask | None = None) -> ChassisState:
@@ -83,7 +90,9 @@ class CstMicroChassis:
         ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET`` (and
         ``SECRET_KEY`` when a keyset resource is already registered: the cursor secret must then
         be set and at least 16 bytes long), ``CST_MAX_CONTENT_LENGTH`` (and Flask's
-        ``MAX_CONTENT_LENGTH``, which wins when set), ``CST_ENVELOPE_HTTP_ERRORS``.
+        ``MAX_CONTENT_LENGTH``, which wins when set), ``CST_ENVELOPE_HTTP_ERRORS``,
+        ``CST_HEALTH_CACHE_TTL``, ``CST_LIVENESS_ENDPOINT``, ``CST_READINESS_ENDPOINT``,
+        ``CST_METRICS_ENDPOINT`` (and ``PROMETHEUS_MULTIPROC_DIR`` when metrics are on).
 
         Raises :class:`~cst_chassis.errors.ChassisConfigError` (a ``ValueError``) naming the key
         and value of a bad setting (also: ``CST_ALEMBIC_SCRIPT_LOCATION`` missing, without a
@@ -125,6 +134,8 @@ class CstMicroChassis:
 
         app.extensions[EXTENSION_KEY] = state
         register_health_endpoint(app, state)
+        register_liveness_endpoint(app, state)
+        install_metrics(app, state, explicitly_configured=_is_set(app, "CST_METRICS_ENDPOINT"))
 
     def health_check(self, name: str) -> Callable[[CheckT], CheckT]:
         """Register an extra check shown in the health response under ``name``.
@@ -144,3 +155,7 @@ class CstMicroChassis:
             return check
 
         return register
+
+
+def _is_set(app: Flask, key: str) -> bool:
+    return key in os.environ or app.config.get(key) is not None

@@ -17,7 +17,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, TypeVar
 from urllib.parse import quote_plus
 
@@ -26,8 +26,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cst_chassis import async_bridge
-from cst_chassis.health_runner import CheckSlot, start_in_thread, start_on_loop
+from cst_chassis import async_bridge, shutdown
+from cst_chassis.health_runner import CheckSlot, Ticket, start_in_thread, start_on_loop
 from cst_chassis.migrations import (
     MigrationScript,
     load_migration_script,
@@ -41,7 +41,13 @@ if TYPE_CHECKING:
     from cst_chassis.extension import ChassisState
     from cst_chassis.typing import DatabaseLike, HealthCheck
 
-__all__ = ["CheckStatus", "DatabaseStatus", "HealthBody", "register_health_endpoint"]
+__all__ = [
+    "CheckStatus",
+    "DatabaseStatus",
+    "HealthBody",
+    "health_response",
+    "register_health_endpoint",
+]
 
 T = TypeVar("T")
 DatabaseStatus = Literal["ok", "unavailable"]
@@ -69,6 +75,7 @@ class HealthBody(TypedDict):
     head: NotRequired[str | list[str] | None]
     migrations_pending: NotRequired[bool | None]
     checks: NotRequired[dict[str, CheckStatus]]
+    shutting_down: NotRequired[bool]
 
 
 def register_health_endpoint(app: Flask, state: ChassisState) -> None:
@@ -84,9 +91,10 @@ def register_health_endpoint(app: Flask, state: ChassisState) -> None:
     location = state.config.alembic_script_location
     script = load_migration_script(location) if location is not None else None
     health = _Health(state, script)
-    app.add_url_rule(
-        state.config.health_check_endpoint, "cst_chassis_health", health.view, methods=["GET"]
-    )
+    config = state.config
+    app.add_url_rule(config.health_check_endpoint, "cst_chassis_health", health.view)
+    if config.readiness_endpoint is not None:
+        app.add_url_rule(config.readiness_endpoint, "cst_chassis_readiness", health.readiness)
 
 
 def _is_flask_sqlalchemy(db: object) -> bool:
@@ -105,7 +113,7 @@ def _check_database_type(db: object) -> None:
 
 
 class _Health:
-    """The view of one app, with the in-flight state of its checks."""
+    """The views of one app (``/status`` and readiness), with the runs of its checks."""
 
     def __init__(self, state: ChassisState, script: MigrationScript | None) -> None:
         self._state = state
@@ -114,46 +122,65 @@ class _Health:
         self._check_slots: dict[str, CheckSlot] = {}
 
     def view(self) -> Response:
+        """``/status``: every check, 200 or 503, within ``CST_HEALTH_CHECK_TIMEOUT``."""
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API, untyped
+        body, healthy = self.report(app)
+        return health_response(app, body, healthy)
+
+    def readiness(self) -> Response:
+        """Readiness: ``/status``'s checks, and 503 at once once the process is shutting down."""
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API, untyped
+        if shutdown.is_shutting_down():
+            config = self._state.config
+            body: HealthBody = {
+                "name": config.project_name,
+                "version": config.project_version,
+                "shutting_down": True,
+            }
+            return health_response(app, body, healthy=False)
+        body, healthy = self.report(app)
+        return health_response(app, body, healthy)
+
+    def report(self, app: Flask) -> tuple[HealthBody, bool]:
         config = self._state.config
-        timeout = config.health_check_timeout
-        polled_at = time.monotonic()
+        timeout, ttl = config.health_check_timeout, config.health_cache_ttl
         context = contextvars.copy_context()
 
         database = self._state.db
         url: URL | None = None
-        database_future: Future[Any] | None = None
+        database_ticket: Ticket | None = None
         if database is not None:
-            url, database_future = self._submit_database(database, polled_at, timeout, context)
-        check_futures = {
-            name: self._slot(name).submit(
-                polled_at, functools.partial(_start_check, app, name, check, timeout, context)
+            url, database_ticket = self._poll_database(database, timeout, ttl, context)
+        check_tickets = {
+            name: self._slot(name).poll(
+                timeout, ttl, functools.partial(_start_check, app, name, check, timeout, context)
             )
             for name, check in list(self._state.health_checks.items())
         }
-        pending = [*check_futures.values()]
-        if database_future is not None:
-            pending.append(database_future)
-        if pending:
-            wait(pending, timeout=max(0.0, polled_at + timeout - time.monotonic()))
+        # The runs go on concurrently: waiting on each in turn ends by the latest deadline.
+        for ticket in check_tickets.values():
+            ticket.wait()
+        if database_ticket is not None:
+            database_ticket.wait()
 
         body: HealthBody = {"name": config.project_name, "version": config.project_version}
         healthy = True
-        if database_future is not None:
-            healthy = self._report_database(body, database_future, url, timeout)
+        observe = self._state.health_observer
+        if database_ticket is not None:
+            healthy = self._report_database(body, database_ticket.future, url, timeout)
+            if observe is not None:
+                observe("database", healthy, database_ticket.duration())
         if self._script is not None:
             body["head"] = _one_or_many(self._script.heads)
-        if check_futures:
-            body["checks"] = {
-                name: _check_status(name, future, timeout) for name, future in check_futures.items()
-            }
-            healthy = healthy and all(status == "ok" for status in body["checks"].values())
-        return app.response_class(
-            app.json.dumps(body) + "\n",
-            status=200 if healthy else 503,
-            mimetype="application/json",
-            headers={"Cache-Control": "no-store"},
-        )
+        if check_tickets:
+            checks: dict[str, CheckStatus] = {}
+            for name, ticket in check_tickets.items():
+                checks[name] = _check_status(name, ticket.future, timeout)
+                if observe is not None:
+                    observe(name, checks[name] == "ok", ticket.duration())
+            body["checks"] = checks
+            healthy = healthy and all(status == "ok" for status in checks.values())
+        return body, healthy
 
     def _slot(self, name: str) -> CheckSlot:
         slot = self._check_slots.get(name)
@@ -161,19 +188,20 @@ class _Health:
             slot = self._check_slots.setdefault(name, CheckSlot())
         return slot
 
-    def _submit_database(
+    def _poll_database(
         self,
         database: DatabaseLike,
-        polled_at: float,
         timeout: float,
+        ttl: float,
         context: contextvars.Context,
-    ) -> tuple[URL | None, Future[Any]]:
+    ) -> tuple[URL | None, Ticket]:
         if isinstance(database, AsyncEngine):
             async_engine = database
             # Always the chassis loop (even with CST_ASYNC_BRIDGE off): the timeout needs a loop
             # that can cancel the query, and a pooled engine must keep to one loop.
-            return async_engine.url, self._database_slot.submit(
-                polled_at,
+            return async_engine.url, self._database_slot.poll(
+                timeout,
+                ttl,
                 lambda: start_on_loop(
                     functools.partial(read_versions_async, async_engine), timeout, context
                 ),
@@ -184,9 +212,11 @@ class _Health:
         except Exception as exc:  # e.g. db.init_app(app) was never called
             failed: Future[Any] = Future()
             failed.set_exception(exc)
-            return None, failed
-        return engine.url, self._database_slot.submit(
-            polled_at,
+            now = time.monotonic()
+            return None, Ticket(failed, now, now, lambda: now)
+        return engine.url, self._database_slot.poll(
+            timeout,
+            ttl,
             lambda: start_in_thread("database", functools.partial(read_versions, engine), context),
         )
 
@@ -209,6 +239,16 @@ class _Health:
         if self._script is not None:
             body["migrations_pending"] = self._script.pending(versions)
         return True
+
+
+def health_response(app: Flask, body: HealthBody, healthy: bool) -> Response:
+    """The health format: the body as JSON, 200 or 503, never cached."""
+    return app.response_class(
+        app.json.dumps(body) + "\n",
+        status=200 if healthy else 503,
+        mimetype="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _start_check(

@@ -1,20 +1,23 @@
-"""Run health checks concurrently, in bounded time, with at most one call in flight per check.
+"""Run health checks concurrently, in bounded time, without letting polls hold server threads.
 
 A blocking call cannot be interrupted: a sync check (or a sync database probe) stuck on a server
 that accepts connections and never answers keeps its thread until the driver gives up. The
-health endpoint must still answer in time, and repeated polls must not start one more stuck
-thread each. So every check has a :class:`CheckSlot`:
+health endpoint must still answer in time, and polls must neither start one more stuck thread each
+nor hold a server thread each while they wait (with more pollers than server threads, that stalls
+every other endpoint). So every check has a :class:`CheckSlot`, and a poll gets a :class:`Ticket`:
 
-- a poll starts a run when the check is idle;
-- it joins the run in flight if that run started after the poll arrived (fresh for this poll);
-- otherwise (an older run is still in flight) it joins the single queued run, which starts as
-  soon as the old one ends. A burst of simultaneous polls thus costs at most two runs, and a poll
-  never uses a result computed before it arrived: the first poll after the database comes back
-  sees it back.
+- when the check is idle, the poll starts a run, and waits for it until the run's deadline
+  (its start plus ``CST_HEALTH_CHECK_TIMEOUT``);
+- when a run is in flight and within its deadline, the poll joins it (one run for every
+  concurrent poll) and waits until the same deadline;
+- when a run is in flight past its deadline (*overdue*: stuck), the poll answers at once from
+  that known state — failing — instead of waiting; no second run starts while it is stuck;
+- with ``CST_HEALTH_CACHE_TTL`` > 0, a poll that finds a run that ended less than that long ago
+  answers from it without starting another one (Spring Boot's health cache).
 
-So a check never has more than one running call plus one queued. Sync checks run in a thread of
-their own; ``async def`` checks run on the chassis event loop with a timeout, and are cancelled
-when it expires.
+So a poll never holds a server thread past the timeout, and a check never has more than one call
+in flight. Sync checks run in a thread of their own; ``async def`` checks run on the chassis event
+loop with a timeout, and are cancelled when it expires.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
+from dataclasses import dataclass
 from typing import Any
 
 from cst_chassis import async_bridge
 
-__all__ = ["CheckSlot", "start_in_thread", "start_on_loop"]
+__all__ = ["CheckSlot", "Ticket", "start_in_thread", "start_on_loop"]
 
 Starter = Callable[[], "Future[Any]"]
 
@@ -40,69 +44,89 @@ _slots: weakref.WeakSet[CheckSlot] = weakref.WeakSet()
 _tasks: set[asyncio.Task[None]] = set()
 
 
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What a poll waits on: the run's future, until ``deadline`` (``time.monotonic()``)."""
+
+    future: Future[Any]
+    started_at: float
+    deadline: float
+    finished_at: Callable[[], float | None]
+
+    def wait(self) -> None:
+        """Block until the run ends or its deadline passes (at once when it is overdue)."""
+        remaining = self.deadline - time.monotonic()
+        if remaining > 0 and not self.future.done():
+            wait([self.future], timeout=remaining)
+
+    def duration(self) -> float:
+        """How long the run took, or has been running so far."""
+        finished = self.finished_at()
+        return (time.monotonic() if finished is None else finished) - self.started_at
+
+
+class _Run:
+    __slots__ = ("deadline", "finished_at", "future", "started_at")
+
+    def __init__(self, future: Future[Any], started_at: float, deadline: float) -> None:
+        self.future = future
+        self.started_at = started_at
+        self.deadline = deadline
+        self.finished_at: float | None = None
+
+    def ticket(self, deadline: float | None = None) -> Ticket:
+        return Ticket(
+            self.future,
+            self.started_at,
+            self.deadline if deadline is None else deadline,
+            lambda: self.finished_at,
+        )
+
+
 class CheckSlot:
-    """The runs of one check: at most one in flight and one queued (see the module docstring)."""
+    """The runs of one check: at most one in flight (see the module docstring)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: Future[Any] | None = None
-        self._started_at = 0.0
-        self._queued: Future[Any] | None = None
-        self._queued_start: Starter | None = None
+        self._run: _Run | None = None
         _slots.add(self)
 
-    def submit(self, polled_at: float, start: Starter) -> Future[Any]:
-        """Return the future result of a run no older than ``polled_at`` (``time.monotonic()``).
+    def poll(self, timeout: float, cache_ttl: float, start: Starter) -> Ticket:
+        """Return the run this poll reports on, starting one if needed.
 
-        ``start`` begins a run and returns its future; it is called at most once, either now or
-        when the run in flight ends.
+        ``start`` begins a run and returns its future; it is called at most once, now.
         """
         with self._lock:
-            queued = self._queued
-            if queued is not None:
-                return queued  # it starts when the run in flight ends: after this poll
-            running = self._running
-            if running is None or running.done():
-                return self._start(start)
-            if self._started_at >= polled_at:
-                return running
-            queued = self._queued = Future()
-            self._queued_start = start
-        # Outside the lock: the callback runs at once (and takes the lock) if the run just ended.
-        running.add_done_callback(self._start_queued)
-        return queued
+            now = time.monotonic()
+            run = self._run
+            if run is not None:
+                if not run.future.done():
+                    # Within its deadline: join it. Overdue: report it as it is, now.
+                    return run.ticket() if now < run.deadline else run.ticket(deadline=now)
+                finished = run.finished_at
+                if cache_ttl > 0 and finished is not None and now - finished < cache_ttl:
+                    return run.ticket(deadline=now)
+            run = self._run = self._start(start, now, timeout)
+        return run.ticket()
 
-    def _start(self, start: Starter) -> Future[Any]:
-        self._started_at = time.monotonic()
+    def _start(self, start: Starter, now: float, timeout: float) -> _Run:
         try:
-            self._running = start()
+            future = start()
         except Exception as exc:  # e.g. no thread can be started: the check fails, no 500
-            self._running = Future()
-            self._running.set_exception(exc)
-        return self._running
+            future = Future()
+            future.set_exception(exc)
+        run = _Run(future, now, now + timeout)
 
-    def _start_queued(self, _finished: Future[Any]) -> None:
-        with self._lock:
-            queued, start = self._queued, self._queued_start
-            self._queued = self._queued_start = None
-            if queued is None or start is None:
-                return
-            running = self._start(start)
-        running.add_done_callback(lambda done: _copy_outcome(done, queued))
+        def finished(_done: Future[Any]) -> None:
+            run.finished_at = time.monotonic()
+
+        future.add_done_callback(finished)
+        return run
 
     def _reset_after_fork(self) -> None:
         # The threads and loop of the parent do not exist in a child process.
         self._lock = threading.Lock()
-        self._running = self._queued = None
-        self._queued_start = None
-
-
-def _copy_outcome(source: Future[Any], target: Future[Any]) -> None:
-    error = source.exception()
-    if error is not None:
-        target.set_exception(error)
-    else:
-        target.set_result(source.result())
+        self._run = None
 
 
 def start_in_thread(

@@ -1,0 +1,65 @@
+"""gunicorn server hooks: exact metrics across workers, and readiness 503 on SIGTERM.
+
+Use this module as gunicorn's config (``gunicorn -c python:cst_chassis.gunicorn_hooks ...``), or
+import the hooks into your own ``gunicorn.conf.py``::
+
+    from cst_chassis.gunicorn_hooks import child_exit, on_starting, post_worker_init
+
+- :func:`on_starting` (master, once): empties ``PROMETHEUS_MULTIPROC_DIR`` (creating it if
+  needed), so counters start from zero and no dead process's files linger from a previous run;
+- :func:`child_exit` (master, per exited worker): tells prometheus_client the worker is gone, so
+  its ``live*`` gauges (in flight, pools, health) stop counting;
+- :func:`post_worker_init` (each worker): wraps the worker's SIGTERM handler so that readiness
+  answers 503 at once while gunicorn lets the requests in flight finish
+  (:mod:`cst_chassis.shutdown`).
+
+Set ``PROMETHEUS_MULTIPROC_DIR`` in the environment *before* gunicorn starts (prometheus_client
+reads it at import): the hooks only clean it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+from cst_chassis.metrics import MULTIPROC_ENV, metrics_available
+from cst_chassis.shutdown import begin_shutdown
+
+__all__ = ["child_exit", "on_starting", "post_worker_init"]
+
+
+def on_starting(server: Any) -> None:
+    """Empty (or create) ``PROMETHEUS_MULTIPROC_DIR`` before any worker starts."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Mark the exited worker's metrics files dead (its ``live*`` gauges drop out)."""
+    if os.environ.get(MULTIPROC_ENV) and metrics_available():
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+
+
+def post_worker_init(worker: Any) -> None:
+    """Make SIGTERM turn readiness to 503 before gunicorn's own graceful stop begins."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        begin_shutdown()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)

@@ -1,0 +1,106 @@
+"""Connection-pool gauges of the databases registered with the chassis, from SQLAlchemy events.
+
+The values are set from the pool's own counters each time a connection is checked out or in
+(``pool.checkedout()``, ``pool.overflow()``), in the process that holds the pool: a scrape-time
+collector would only see the pools of the worker that answers the scrape, while these gauges are
+written to prometheus_client's multiprocess files and summed across workers.
+
+The ``database`` label is ``default`` for the ``db`` given to ``init_app``, and the bind key for
+Flask-SQLAlchemy's other binds. Flask-SQLAlchemy creates its engines in ``db.init_app(app)``,
+which may come after the chassis's ``init_app``: they are looked up at the first request.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from sqlalchemy.engine import ExceptionContext
+
+    from cst_chassis.metrics import ChassisMetrics
+    from cst_chassis.typing import DatabaseLike
+
+__all__ = ["watch_databases", "watch_engine"]
+
+DEFAULT_LABEL = "default"
+# Engines already watched (an engine shared by two apps is watched by the first one).
+_watched: set[int] = set()
+
+
+def watch_databases(
+    app: Flask, db: DatabaseLike | None, metrics: ChassisMetrics
+) -> Callable[[], bool] | None:
+    """Watch ``db``'s engine(s) now, or return a callable to run at each request until it is done.
+
+    The callable returns ``True`` once the engines were found (Flask-SQLAlchemy after
+    ``db.init_app(app)``).
+    """
+    if db is None:
+        return None
+    if isinstance(db, Engine | AsyncEngine):
+        watch_engine(db, DEFAULT_LABEL, metrics)
+        return None
+
+    def discover() -> bool:
+        module = sys.modules.get("flask_sqlalchemy")
+        if module is None or not isinstance(db, module.SQLAlchemy):
+            return True
+        try:
+            with app.app_context():
+                engines = dict(db.engines)
+        except Exception:  # db.init_app(app) not called yet: look again at the next request
+            return False
+        for key, engine in engines.items():
+            watch_engine(engine, DEFAULT_LABEL if key is None else str(key), metrics)
+        return True
+
+    return discover
+
+
+def watch_engine(engine: Engine | AsyncEngine, label: str, metrics: ChassisMetrics) -> None:
+    """Keep the pool gauges of ``engine`` under ``database=label`` up to date."""
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    if id(sync_engine) in _watched:
+        return
+    _watched.add(id(sync_engine))
+    size = metrics.pool_size.labels(label)
+    checked_out = metrics.pool_checked_out.labels(label)
+    overflow = metrics.pool_overflow.labels(label)
+    failures = metrics.connect_failures.labels(label)
+    # Pools without a fixed size (NullPool, StaticPool, ...) are counted by hand.
+    counted = [0]
+
+    def update(returning: int) -> None:
+        pool: Any = sync_engine.pool  # dispose() replaces the pool: always read the current one
+        if hasattr(pool, "checkedout"):
+            # The checkin event comes before the pool takes the connection back.
+            checked_out.set(pool.checkedout() - returning)
+            overflow.set(max(0, pool.overflow()))
+            size.set(pool.size())
+        else:
+            counted[0] -= returning
+            checked_out.set(counted[0])
+
+    def on_checkout(*_: object) -> None:
+        if not hasattr(sync_engine.pool, "checkedout"):
+            counted[0] += 1
+        update(0)
+
+    def on_checkin(*_: object) -> None:
+        update(1)
+
+    def on_error(context: ExceptionContext) -> None:
+        # No Connection yet: the error came from opening one (refused, timed out, bad login).
+        if context.connection is None:
+            failures.inc()
+
+    event.listen(sync_engine, "checkout", on_checkout)
+    event.listen(sync_engine, "checkin", on_checkin)
+    event.listen(sync_engine, "handle_error", on_error)
+    update(0)
