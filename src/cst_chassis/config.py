@@ -31,6 +31,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 _DEFAULT_ASYNC_TIMEOUT: float | None = 30.0
+_DEFAULT_OPENAPI_DOCS_PATH: str | None = "/docs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,9 @@ class ChassisConfig:
     async_timeout: float | None = 30.0
     alembic_script_location: str | None = None
     cursor_secret: str | None = None
+    openapi_enabled: bool = False
+    openapi_path: str = "/openapi.json"
+    openapi_docs_path: str | None = "/docs"
 
 
 class _Source:
@@ -150,6 +154,12 @@ def _endpoint(key: str, value: object) -> str:
     raise ChassisConfigError(key, value, "a URL path such as /status")
 
 
+def _optional_endpoint(key: str, value: object) -> str | None:
+    if isinstance(value, str) and value.strip().lower() in {"none", "off"}:
+        return None
+    return _endpoint(key, value)
+
+
 def load_config(
     import_name: str,
     app_config: Mapping[str, object],
@@ -179,4 +189,9 @@ def load_config(
         async_timeout=source.get("CST_ASYNC_TIMEOUT", _optional_seconds, _DEFAULT_ASYNC_TIMEOUT),
         alembic_script_location=source.get("CST_ALEMBIC_SCRIPT_LOCATION", _string, None),
         cursor_secret=source.get("CST_CURSOR_SECRET", _string, None),
+        openapi_enabled=source.get("CST_OPENAPI_ENABLED", _boolean, False),
+        openapi_path=source.get("CST_OPENAPI_PATH", _endpoint, "/openapi.json"),
+        openapi_docs_path=source.get(
+            "CST_OPENAPI_DOCS_PATH", _optional_endpoint, _DEFAULT_OPENAPI_DOCS_PATH
+        ),
     )

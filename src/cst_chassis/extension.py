@@ -76,7 +76,8 @@ class CstMicroChassis:
         ``CST_PROJECT_VERSION``, ``CST_HEALTH_CHECK_ENDPOINT``, ``CST_HEALTH_CHECK_TIMEOUT``,
         ``CST_STREAM_LOG_LEVEL``, ``CST_LOG_FORMAT``, ``CST_API_DEFAULT_PAGE_SIZE``,
         ``CST_API_MAX_PAGE_SIZE``, ``CST_OPERATION_ID_HEADER``, ``CST_ASYNC_BRIDGE``,
-        ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET``.
+        ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET``,
+        ``CST_OPENAPI_ENABLED``, ``CST_OPENAPI_PATH``, ``CST_OPENAPI_DOCS_PATH``.
 
         Raises :class:`~cst_chassis.errors.ChassisConfigError` (a ``ValueError``) naming the key
         and value of a bad setting (also: ``CST_ALEMBIC_SCRIPT_LOCATION`` missing, without a
@@ -111,6 +112,8 @@ class CstMicroChassis:
 
         app.extensions[EXTENSION_KEY] = state
         register_health_endpoint(app, state)
+        if config.openapi_enabled:
+            _register_openapi(app, config)
 
     def health_check(self, name: str) -> Callable[[CheckT], CheckT]:
         """Register an extra check shown in the health response under ``name``.
@@ -130,3 +133,16 @@ class CstMicroChassis:
             return check
 
         return register
+
+
+def _register_openapi(app: Flask, config: ChassisConfig) -> None:
+    # Imported here: pydantic and Swagger UI come with the optional ``openapi`` extra, and an app
+    # that leaves the document off must not need them.
+    try:
+        from cst_chassis.openapi import register_openapi
+    except ImportError as exc:
+        raise ChassisError(
+            f"CST_OPENAPI_ENABLED is set but {exc.name} is not installed: "
+            "pip install 'cst-chassis[openapi]'"
+        ) from exc
+    register_openapi(app, config)
