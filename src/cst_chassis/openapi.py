@@ -25,6 +25,8 @@ import json
 import re
 import sys
 import threading
+import types
+import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,6 +43,7 @@ from typing import (
     get_type_hints,
 )
 
+import typing_extensions
 from flask import Flask, Response, current_app, request, send_from_directory
 from flask_restful import inputs, reqparse
 from pydantic import TypeAdapter, ValidationError
@@ -56,10 +59,7 @@ from werkzeug.routing import (
 )
 from werkzeug.wrappers import Response as ResponseBase
 
-from cst_chassis.envelope import ErrorEnvelope, Meta
-from cst_chassis.errors import ChassisError
-from cst_chassis.extension import get_state
-from cst_chassis.health import HealthBody
+from cst_chassis import ChassisError, ErrorEnvelope, HealthBody, Meta, get_state
 from cst_chassis.pagination import MAX_OFFSET
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 
@@ -76,6 +76,7 @@ __all__ = [
     "error_statuses",
     "main",
     "register_openapi",
+    "type_adapter",
     "with_args",
     "with_body",
 ]
@@ -168,7 +169,7 @@ def with_body(
         @with_body(ProductIn)
         def post(self, product: ProductIn) -> Created[ProductJson]: ...
     """
-    adapter: TypeAdapter[B] = TypeAdapter(model)
+    adapter = type_adapter(model)
 
     def parse(resource: ApiResource) -> tuple[bool, Any]:
         if not request.is_json:
@@ -239,6 +240,78 @@ def error_statuses(*codes: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
 # -- schemas -------------------------------------------------------------------------------
 
 
+def type_adapter(annotation: type[T]) -> TypeAdapter[T]:
+    """A pydantic ``TypeAdapter`` for ``annotation``, also for ``typing.TypedDict`` on 3.11.
+
+    pydantic refuses ``typing.TypedDict`` before Python 3.12 (its ``NotRequired`` keys are not
+    reliable there); the chassis's envelopes and most user code use it. Such classes, also when
+    nested in lists, unions or other TypedDicts, are rebuilt as ``typing_extensions.TypedDict``
+    with the same name, keys and docstring before pydantic sees them.
+    """
+    return TypeAdapter(_pydantic_compatible(annotation, {}))
+
+
+def _is_typing_typeddict(annotation: object) -> bool:
+    return (
+        sys.version_info < (3, 12)
+        and isinstance(annotation, type)
+        and typing.is_typeddict(annotation)
+        # typing_extensions.is_typeddict() says yes to both kinds; their metaclasses differ.
+        and type(annotation).__module__ == "typing"
+    )
+
+
+def _pydantic_compatible(annotation: Any, memo: dict[int, Any]) -> Any:
+    if _is_typing_typeddict(annotation):
+        if id(annotation) in memo:  # a recursive TypedDict: left to pydantic as it is
+            return memo[id(annotation)]
+        memo[id(annotation)] = annotation
+        hints = get_type_hints(annotation, include_extras=True)
+        required = annotation.__required_keys__
+        fields = {}
+        for name, hint in hints.items():
+            converted = _pydantic_compatible(hint, memo)
+            wrapper = (
+                typing_extensions.Required if name in required else typing_extensions.NotRequired
+            )
+            fields[name] = wrapper[_strip_required(converted)]
+        # The functional form: the keys are only known at run time.
+        make_typeddict: Any = typing_extensions.TypedDict
+        rebuilt: Any = make_typeddict(annotation.__name__, fields)
+        rebuilt.__module__ = annotation.__module__
+        rebuilt.__qualname__ = annotation.__qualname__
+        rebuilt.__doc__ = annotation.__doc__
+        memo[id(annotation)] = rebuilt
+        return rebuilt
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin is None or not args:
+        return annotation
+    converted_args = tuple(_pydantic_compatible(arg, memo) for arg in args)
+    if converted_args == args:
+        return annotation
+    if origin is typing.Annotated:
+        return typing.Annotated[(converted_args[0], *annotation.__metadata__)]
+    if origin is typing.Union or origin is types.UnionType:
+        return typing.Union[converted_args]  # noqa: UP007  # built from a tuple at run time
+    if isinstance(annotation, types.GenericAlias):
+        return types.GenericAlias(origin, converted_args)
+    return annotation.copy_with(converted_args)
+
+
+def _strip_required(annotation: Any) -> Any:
+    # On 3.11 get_type_hints keeps NotRequired[...] / Required[...] wrappers in the hints.
+    origin = get_origin(annotation)
+    if origin in (
+        typing.NotRequired,
+        typing.Required,
+        typing_extensions.NotRequired,
+        typing_extensions.Required,
+    ):
+        return get_args(annotation)[0]
+    return annotation
+
+
 class _Schemas:
     """Collects the types the document needs, then has pydantic describe them all at once.
 
@@ -255,7 +328,7 @@ class _Schemas:
         key = annotation if _hashable(annotation) else id(annotation)
         adapter = self._adapters.get(key)
         if adapter is None:
-            adapter = self._adapters[key] = TypeAdapter(annotation)
+            adapter = self._adapters[key] = type_adapter(annotation)
         slot: dict[str, Any] = {}
         self._slots.append((slot, mode, adapter))
         return slot
