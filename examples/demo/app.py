@@ -22,7 +22,7 @@ from examples.demo.resources import (
     Relay,
 )
 
-__all__ = ["PROJECT_NAME", "PROJECT_VERSION", "create_app", "cursor_secret", "upstream_url_from"]
+__all__ = ["PROJECT_NAME", "PROJECT_VERSION", "create_app", "upstream_url_from"]
 
 PROJECT_NAME = "cst-chassis-demo"
 PROJECT_VERSION = "1.0.0"
@@ -52,8 +52,12 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
         CST_ALEMBIC_SCRIPT_LOCATION=str(MIGRATIONS_DIR),
         # The OpenAPI document at /openapi.json and Swagger UI at /docs.
         CST_OPENAPI_ENABLED=True,
-        CST_CURSOR_SECRET=cursor_secret(),
     )
+    # Every gunicorn worker must sign cursors with the same secret: it comes from the
+    # environment (the chassis reads CST_* there first), not generated per process.
+    secret_from_env = bool(os.environ.get("CST_CURSOR_SECRET", "").strip())
+    if not secret_from_env:
+        app.config["CST_CURSOR_SECRET"] = DEVELOPMENT_CURSOR_SECRET
     app.config[UPSTREAM_CONFIG_KEY] = upstream_url_from(
         upstream_url if upstream_url is not None else os.environ.get(UPSTREAM_CONFIG_KEY)
     )
@@ -71,6 +75,11 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
 
     # The sync engine gives /status its last_migration (from alembic_version).
     chassis.init_app(app, database.engine)
+    if not secret_from_env:  # said after init_app, so in the chassis's log format
+        logger.warning(
+            "CST_CURSOR_SECRET is not set: signing cursors with the demo's development secret, "
+            "which anyone can read; set CST_CURSOR_SECRET to a long random value in production"
+        )
     # Close the async pool's connections on the chassis event loop when the process exits.
     on_shutdown(database.async_engine.dispose)
 
@@ -93,22 +102,6 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
     return app
 
 
-def cursor_secret() -> str:
-    """``CST_CURSOR_SECRET`` from the environment, else a development value (with a warning).
-
-    Every gunicorn worker must sign cursors with the same secret, so it comes from the
-    environment rather than being generated per process.
-    """
-    secret = os.environ.get("CST_CURSOR_SECRET", "").strip()
-    if secret:
-        return secret
-    logger.warning(
-        "CST_CURSOR_SECRET is not set: signing cursors with the demo's development secret, "
-        "which anyone can read; set CST_CURSOR_SECRET to a long random value in production"
-    )
-    return DEVELOPMENT_CURSOR_SECRET
-
-
 def upstream_url_from(value: str | None) -> str | None:
     """Validate the ``/relay`` target: an ``http(s)://host[:port]/...`` URL, or unset.
 
@@ -116,7 +109,6 @@ def upstream_url_from(value: str | None) -> str | None:
     ``/relay`` connects. Raises ``ValueError`` naming ``DEMO_UPSTREAM_URL`` for another value.
     """
     if value is None or not value.strip():
-        logger.info("%s is not set: /relay answers 503", UPSTREAM_CONFIG_KEY)
         return None
     try:
         parts = urlsplit(value.strip())

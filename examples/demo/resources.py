@@ -61,7 +61,12 @@ class SearchText:
     ``json_schema`` is what ``with_args`` shows in the document for it.
     """
 
-    json_schema = {"type": "string", "maxLength": NAME_MAX_LENGTH}
+    json_schema = {
+        "type": "string",
+        "maxLength": NAME_MAX_LENGTH,
+        "pattern": r"^[^\x00]*$",
+        "description": "Only products whose name contains this text.",
+    }
 
     def __call__(self, value: str) -> str:
         if len(value) > NAME_MAX_LENGTH:
@@ -70,12 +75,9 @@ class SearchText:
 
 
 list_arguments = reqparse.RequestParser()
-list_arguments.add_argument(
-    "q", type=SearchText(), location="args", help="Only products whose name contains this text."
-)
-list_arguments.add_argument(
-    "sort", choices=tuple(SORTS), default="id", location="args", help="Order of the list."
-)
+# No ``help=``: reqparse would answer it instead of the reason a value was refused.
+list_arguments.add_argument("q", type=SearchText(), location="args")
+list_arguments.add_argument("sort", choices=tuple(SORTS), default="id", location="args")
 
 
 class ProductList(ApiPaginatedMixin, ApiResource):

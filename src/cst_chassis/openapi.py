@@ -266,15 +266,16 @@ def _pydantic_compatible(annotation: Any, memo: dict[int, Any]) -> Any:
         if id(annotation) in memo:  # a recursive TypedDict: left to pydantic as it is
             return memo[id(annotation)]
         memo[id(annotation)] = annotation
+        # __required_keys__ is wrong on 3.11 for string annotations (``from __future__ import
+        # annotations``): read Required/NotRequired from the resolved hints instead.
         hints = get_type_hints(annotation, include_extras=True)
-        required = annotation.__required_keys__
+        total: bool = annotation.__total__
         fields = {}
         for name, hint in hints.items():
-            converted = _pydantic_compatible(hint, memo)
-            wrapper = (
-                typing_extensions.Required if name in required else typing_extensions.NotRequired
-            )
-            fields[name] = wrapper[_strip_required(converted)]
+            inner, marked = _strip_required(hint)
+            required = total if marked is None else marked
+            wrapper = typing_extensions.Required if required else typing_extensions.NotRequired
+            fields[name] = wrapper[_pydantic_compatible(inner, memo)]
         # The functional form: the keys are only known at run time.
         make_typeddict: Any = typing_extensions.TypedDict
         rebuilt: Any = make_typeddict(annotation.__name__, fields)
@@ -299,17 +300,14 @@ def _pydantic_compatible(annotation: Any, memo: dict[int, Any]) -> Any:
     return annotation.copy_with(converted_args)
 
 
-def _strip_required(annotation: Any) -> Any:
-    # On 3.11 get_type_hints keeps NotRequired[...] / Required[...] wrappers in the hints.
+def _strip_required(annotation: Any) -> tuple[Any, bool | None]:
+    """The type inside ``Required[...]`` / ``NotRequired[...]``, and which (``None``: neither)."""
     origin = get_origin(annotation)
-    if origin in (
-        typing.NotRequired,
-        typing.Required,
-        typing_extensions.NotRequired,
-        typing_extensions.Required,
-    ):
-        return get_args(annotation)[0]
-    return annotation
+    if origin in (typing.NotRequired, typing_extensions.NotRequired):
+        return get_args(annotation)[0], False
+    if origin in (typing.Required, typing_extensions.Required):
+        return get_args(annotation)[0], True
+    return annotation, None
 
 
 class _Schemas:
@@ -537,7 +535,7 @@ class _Builder:
                 "name": "cursor",
                 "in": "query",
                 "description": "Opaque cursor from meta.pagination.next or prev.",
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "minLength": 1},
             }
             return [cursor, limit]
         offset = {
