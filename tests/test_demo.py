@@ -8,7 +8,6 @@ Two tests start the demo as a user does: ``python -m examples.demo`` and gunicor
 
 from __future__ import annotations
 
-import contextlib
 import http.server
 import json
 import logging
@@ -25,7 +24,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,7 +37,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
@@ -52,7 +50,9 @@ from examples.demo.database import derive_urls, get_database
 from examples.demo.models import Base, Product
 from examples.demo.resources import UPSTREAM_CONFIG_KEY
 from examples.demo.seed import SEED_COUNT
+from tests import demo_support
 from tests.conftest import POSTGRES_URL, SKIP_POSTGRES
+from tests.demo_support import postgres_schema
 
 REPO = Path(__file__).resolve().parent.parent
 HEAD = "a7c4e2d19b58"
@@ -707,7 +707,7 @@ def test_database_url_with_libpq_options_serves_through_both_engines(
         drivername="postgresql",
         query={"sslmode": "prefer", "application_name": "cst-demo-test", "connect_timeout": "5"},
     )
-    with _postgres_schema() as options:
+    with postgres_schema() as options:
         app = create_app(url.update_query_dict({"options": options}).render_as_string(False))
         try:
             prepare(app)
@@ -728,54 +728,8 @@ def test_database_url_with_libpq_options_serves_through_both_engines(
             _dispose(app)
 
 
-@contextlib.contextmanager
-def _postgres_schema() -> Iterator[str]:
-    """A private PostgreSQL schema; yields the libpq ``options`` that select it."""
-    assert POSTGRES_URL is not None
-    schema = f"cst_demo_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        yield f"-c search_path={schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=[
-                pytest.mark.postgres,
-                pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES),
-            ],
-        ),
-    ]
-)
-def demo_on_each_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
-    """The demo, migrated and seeded, on SQLite and (when configured) PostgreSQL."""
-    with contextlib.ExitStack() as stack:
-        if request.param == "sqlite":
-            url = _sqlite_url(tmp_path / "demo.db")
-        else:
-            assert POSTGRES_URL is not None
-            options = stack.enter_context(_postgres_schema())
-            url = (
-                make_url(POSTGRES_URL)
-                .update_query_dict({"options": options})
-                .render_as_string(hide_password=False)
-            )
-        app = create_app(url)
-        try:
-            prepare(app)
-            yield app
-        finally:
-            _dispose(app)
-
+# The fixture: the demo on SQLite and (when configured) PostgreSQL.
+demo_on_each_database = demo_support.demo_on_each_database
 
 HOSTILE_REQUESTS = [
     ("GET", "/products/2147483648", None, "product_id"),
