@@ -38,7 +38,8 @@ load: $(STAMP)
 		$(BIN)/pytest -m load tests/reliability $(PYTEST_ARGS)
 
 # The demo (examples/demo; README, "The demo service"): migrates and seeds DATABASE_URL (default: a SQLite file,
-# examples/demo/demo.db), then serves on http://$(DEMO_HOST):$(PORT). make demo PORT=8000 to move.
+# examples/demo/demo.db), then serves on http://$(DEMO_HOST):$(PORT), printing the URLs of its OpenAPI
+# document and docs page. make demo PORT=8000 to move.
 DEMO_HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_WORKERS ?= 2
@@ -49,7 +50,10 @@ demo: $(STAMP)
 
 demo-gunicorn: $(STAMP)
 	$(BIN)/python -m examples.demo prepare
-	$(BIN)/gunicorn --workers $(DEMO_WORKERS) --threads $(DEMO_THREADS) \
+	@echo " * OpenAPI document: http://$(DEMO_HOST):$(PORT)/openapi.json"
+	@echo " * API docs (Swagger UI): http://$(DEMO_HOST):$(PORT)/docs"
+	DEMO_UPSTREAM_URL=$${DEMO_UPSTREAM_URL:-http://$(DEMO_HOST):$(PORT)/status} \
+		$(BIN)/gunicorn --workers $(DEMO_WORKERS) --threads $(DEMO_THREADS) \
 		--bind $(DEMO_HOST):$(PORT) 'examples.demo.app:create_app()'
 
 clean:

@@ -77,8 +77,9 @@ class ProductIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     name: Annotated[
-        StorableText,
+        str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH),
+        AfterValidator(storable_text),
     ]
     price_cents: Annotated[int, Field(ge=0, le=INT4_MAX)]
 
