@@ -463,10 +463,21 @@ def test_python_m_examples_demo_migrates_seeds_and_serves(tmp_path: Path) -> Non
     )
     try:
         port = demo.wait_for(r"Running on http://127\.0\.0\.1:(\d+)")[1]
-        status, body, _ = _get(f"http://127.0.0.1:{port}/status")
+        base = f"http://127.0.0.1:{port}"
+        document_url = demo.wait_for(r"OpenAPI document: (\S+)")[1]
+        docs_url = demo.wait_for(r"API docs \(Swagger UI\): (\S+)")[1]
+        assert (document_url, docs_url) == (f"{base}/openapi.json", f"{base}/docs")
+        status, body, _ = _get(f"{base}/status")
         assert (status, body["last_migration"]) == (200, HEAD)
-        status, body, _ = _get(f"http://127.0.0.1:{port}/products?limit=100")
+        status, body, _ = _get(f"{base}/products?limit=100")
         assert (status, len(body["data"])) == (200, SEED_COUNT)
+        status, document, _ = _get(document_url)
+        assert (status, document["openapi"]) == (200, "3.1.0")
+        with urllib.request.urlopen(docs_url, timeout=REQUEST_SECONDS) as page:
+            assert b"swagger-ui-bundle.js" in page.read()
+        # /relay calls this server's own /status, set once the port was bound.
+        status, body, _ = _get(f"{base}/relay")
+        assert (status, body["data"]["upstream"]) == (200, f"{base}/status")
     finally:
         assert demo.stop(signal.SIGINT) == 0
     output = "".join(demo.output)
