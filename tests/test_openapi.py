@@ -252,6 +252,7 @@ def test_error_envelopes_are_documented_per_operation(document: dict[str, Any]) 
         "400",
         "405",
         "409",
+        "415",
         "500",
     }
     bad = document["components"]["responses"]["400"]

@@ -462,7 +462,9 @@ class _Builder:
             errors.add(400)
         if path_parameters:
             errors.add(404)
-        if method in view_class._async_methods:
+        if body_properties:
+            errors.add(415)  # reqparse's json location answers 415 to a body that is not JSON
+        if inspect.iscoroutinefunction(func):  # the decorators here keep async methods async
             errors.add(504)
         for status in sorted(errors):
             key = str(status)
@@ -586,6 +588,7 @@ _ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Invalid input: each error's `path` names the parameter or body field.",
     404: "Not found.",
     405: "Method not allowed.",
+    415: "The body is not JSON (Content-Type: application/json).",
     500: "Internal error (details are in the service's log, never in the body).",
     504: "The request ran longer than CST_ASYNC_TIMEOUT.",
 }
