@@ -470,3 +470,30 @@ def test_every_demo_operation_has_a_non_empty_success_schema(tmp_path: Path) -> 
                 assert resolved.get("type") or resolved.get("anyOf") or resolved.get("items")
                 checked.append((method, path, code))
     assert len(checked) == 6
+
+
+def test_user_code_on_the_decorators_is_pyright_strict_clean(tmp_path: Path) -> None:
+    # mypy --strict checks the same file as part of `make typecheck`.
+    config = {
+        "typeCheckingMode": "strict",
+        "pythonVersion": "3.11",
+        "stubPath": str(REPO / "typings"),
+        "extraPaths": [str(REPO)],
+        "include": [str(REPO / "tests" / "type_check" / "test_openapi_types.py")],
+    }
+    (tmp_path / "pyrightconfig.json").write_text(json.dumps(config))
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "pyright"),
+            "--pythonpath",
+            sys.executable,
+            "-p",
+            str(tmp_path / "pyrightconfig.json"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 errors" in result.stdout
