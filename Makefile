@@ -38,7 +38,8 @@ load: $(STAMP)
 		$(BIN)/pytest -m load tests/reliability $(PYTEST_ARGS)
 
 # The demo (examples/demo; README, "The demo service"): migrates and seeds DATABASE_URL (default: a SQLite file,
-# examples/demo/demo.db), then serves on http://$(DEMO_HOST):$(PORT). make demo PORT=8000 to move.
+# examples/demo/demo.db), then serves on http://$(DEMO_HOST):$(PORT), printing the URLs of its OpenAPI
+# document and docs page. make demo PORT=8000 to move.
 DEMO_HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_WORKERS ?= 2
@@ -54,7 +55,10 @@ DEMO_METRICS_DIR ?= /tmp/cst-chassis-demo-metrics
 
 demo-gunicorn: $(STAMP)
 	$(BIN)/python -m examples.demo prepare
+	@echo " * OpenAPI document: http://$(DEMO_HOST):$(PORT)/openapi.json"
+	@echo " * API docs (Swagger UI): http://$(DEMO_HOST):$(PORT)/docs"
 	@echo "metrics: http://$(DEMO_HOST):$(PORT)/metrics  liveness: /livez  readiness: /readyz"
+	DEMO_UPSTREAM_URL=$${DEMO_UPSTREAM_URL:-http://$(DEMO_HOST):$(PORT)/status} \
 	PROMETHEUS_MULTIPROC_DIR=$(DEMO_METRICS_DIR) $(BIN)/gunicorn -c python:cst_chassis.gunicorn_hooks \
 		--workers $(DEMO_WORKERS) --threads $(DEMO_THREADS) \
 		--bind $(DEMO_HOST):$(PORT) 'examples.demo.app:create_app()'

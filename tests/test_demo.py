@@ -8,14 +8,18 @@ Two tests start the demo as a user does: ``python -m examples.demo`` and gunicor
 
 from __future__ import annotations
 
+import http.server
 import json
+import logging
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -23,24 +27,32 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Self
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
+from cst_chassis import get_state
 from cst_chassis.async_bridge import run_coroutine
 from examples.demo import migrate
 from examples.demo.__main__ import prepare
-from examples.demo.app import create_app
+from examples.demo.app import DEVELOPMENT_CURSOR_SECRET, create_app
 from examples.demo.database import derive_urls, get_database
 from examples.demo.models import Base, Product
+from examples.demo.resources import UPSTREAM_CONFIG_KEY
 from examples.demo.seed import SEED_COUNT
+from tests import demo_support
+from tests.conftest import POSTGRES_URL, SKIP_POSTGRES
+from tests.demo_support import postgres_schema
 
 REPO = Path(__file__).resolve().parent.parent
 HEAD = "a7c4e2d19b58"
@@ -84,10 +96,13 @@ def client(demo: Flask) -> FlaskClient:
 def served_demo(demo: Flask) -> Iterator[str]:
     """The demo app behind a real threaded server; yields its base URL."""
     server = make_server("127.0.0.1", 0, demo, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    # As `python -m examples.demo` does: /relay calls this server's own /status.
+    demo.config[UPSTREAM_CONFIG_KEY] = f"{base}/status"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield base
     finally:
         server.shutdown()
         thread.join(10)
@@ -138,9 +153,10 @@ def _closed_port() -> int:
 def test_database_url_gives_a_sync_and_an_async_driver_url(
     url: str, sync: str, async_: str
 ) -> None:
-    sync_url, async_url = derive_urls(url)
-    assert sync_url.render_as_string(hide_password=False) == sync
-    assert async_url.render_as_string(hide_password=False) == async_
+    urls = derive_urls(url)
+    assert urls.sync.render_as_string(hide_password=False) == sync
+    assert urls.async_.render_as_string(hide_password=False) == async_
+    assert urls.async_connect_args == {}
 
 
 def test_database_url_of_another_database_is_refused() -> None:
@@ -232,9 +248,9 @@ def test_products_search_and_sort_are_kept_in_the_links(client: FlaskClient) -> 
 def test_products_unknown_sort_is_a_400_naming_sort(client: FlaskClient) -> None:
     response = client.get("/products?sort=name")
     assert response.status_code == 400
-    assert response.get_json()["errors"] == [
-        {"message": "sort must be one of: id, price", "path": "sort"}
-    ]
+    [error] = response.get_json()["errors"]
+    assert error["path"] == "sort"
+    assert "not a valid choice" in error["message"]
 
 
 def test_products_limit_zero_is_a_400_naming_limit(client: FlaskClient) -> None:
@@ -313,7 +329,9 @@ def test_invalid_product_reports_each_field_with_its_path(client: FlaskClient) -
 def test_product_body_that_is_not_an_object_is_a_400(client: FlaskClient) -> None:
     response = client.post("/products", json=[1, 2])
     assert response.status_code == 400
-    assert response.get_json()["errors"] == [{"message": "The body must be a JSON object"}]
+    assert response.get_json()["errors"] == [
+        {"message": "Input should be an object", "path": "body"}
+    ]
 
 
 def test_unsupported_method_is_a_405_envelope(client: FlaskClient) -> None:
@@ -445,10 +463,21 @@ def test_python_m_examples_demo_migrates_seeds_and_serves(tmp_path: Path) -> Non
     )
     try:
         port = demo.wait_for(r"Running on http://127\.0\.0\.1:(\d+)")[1]
-        status, body, _ = _get(f"http://127.0.0.1:{port}/status")
+        base = f"http://127.0.0.1:{port}"
+        document_url = demo.wait_for(r"OpenAPI document: (\S+)")[1]
+        docs_url = demo.wait_for(r"API docs \(Swagger UI\): (\S+)")[1]
+        assert (document_url, docs_url) == (f"{base}/openapi.json", f"{base}/docs")
+        status, body, _ = _get(f"{base}/status")
         assert (status, body["last_migration"]) == (200, HEAD)
-        status, body, _ = _get(f"http://127.0.0.1:{port}/products?limit=100")
+        status, body, _ = _get(f"{base}/products?limit=100")
         assert (status, len(body["data"])) == (200, SEED_COUNT)
+        status, document, _ = _get(document_url)
+        assert (status, document["openapi"]) == (200, "3.1.0")
+        with urllib.request.urlopen(docs_url, timeout=REQUEST_SECONDS) as page:
+            assert b"swagger-ui-bundle.js" in page.read()
+        # /relay calls this server's own /status, set once the port was bound.
+        status, body, _ = _get(f"{base}/relay")
+        assert (status, body["data"]["upstream"]) == (200, f"{base}/status")
     finally:
         assert demo.stop(signal.SIGINT) == 0
     output = "".join(demo.output)
@@ -456,30 +485,13 @@ def test_python_m_examples_demo_migrates_seeds_and_serves(tmp_path: Path) -> Non
     assert LOG_LINE.search(output), output
 
 
-def test_demo_serves_under_gunicorn_with_two_workers_and_two_threads(tmp_path: Path) -> None:
-    env = _child_env(tmp_path / "demo.db")
-    prepared = subprocess.run(
-        [sys.executable, "-m", "examples.demo", "prepare"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=STARTUP_SECONDS,
-    )
-    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
-    gunicorn = _Process(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers=2",
-            "--threads=2",
-            "--bind=127.0.0.1:0",
-            "--graceful-timeout=10",
-            "examples.demo.app:create_app()",
-        ],
-        env,
-    )
+def test_demo_serves_under_gunicorn_with_two_workers_and_two_threads(
+    tmp_path: Path, served_demo: str
+) -> None:
+    # /relay calls the upstream named in DEMO_UPSTREAM_URL: here another demo, served in-process.
+    env = _child_env(tmp_path / "demo.db", DEMO_UPSTREAM_URL=f"{served_demo}/status")
+    _prepare(env)
+    gunicorn = _Process(_gunicorn_args("--bind=127.0.0.1:0", "--workers=2"), env)
     try:
         port = gunicorn.wait_for(r"Listening at: http://127\.0\.0\.1:(\d+)")[1]
         for _ in range(2):
@@ -500,4 +512,326 @@ def test_demo_serves_under_gunicorn_with_two_workers_and_two_threads(tmp_path: P
         for m in LOG_LINE.finditer("".join(gunicorn.output))
         if m["op"] == "gunicorn-op" and m["logger"] == "examples.demo.access"
     ]
-    assert sorted(access) == ["GET /relay -> 200", "GET /status -> 200"]
+    assert access == ["GET /relay -> 200"]
+
+
+def _prepare(env: dict[str, str]) -> None:
+    prepared = subprocess.run(
+        [sys.executable, "-m", "examples.demo", "prepare"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+    )
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+
+
+def _gunicorn_args(*options: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--threads=2",
+        "--graceful-timeout=10",
+        *options,
+        "examples.demo.app:create_app()",
+    ]
+
+
+# -- hardening (issue 16): SSRF, hostile input, secrets, database URL options --------------
+
+
+class _Trap:
+    """A loopback HTTP server that records every request it gets (it should get none)."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        trap = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                trap.paths.append(self.path)
+                body = b"internal secret"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port: int = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+def _unix_get(socket_path: str, raw_request: bytes) -> tuple[int, Any]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(REQUEST_SECONDS)
+        sock.connect(socket_path)
+        sock.sendall(raw_request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body)
+
+
+def test_relay_ignores_a_hostile_host_header_under_gunicorn_on_a_unix_socket(
+    tmp_path: Path, served_demo: str
+) -> None:
+    # Issue 16, item 2, as it was run: on a unix socket gunicorn fills SERVER_NAME/SERVER_PORT
+    # from the client's Host header; the demo once built its upstream URL from them.
+    env = _child_env(tmp_path / "demo.db", DEMO_UPSTREAM_URL=f"{served_demo}/status")
+    _prepare(env)
+    socket_dir = tempfile.mkdtemp(prefix="cst-", dir="/tmp")  # AF_UNIX paths are short
+    socket_path = os.path.join(socket_dir, "demo.sock")
+    gunicorn = _Process(_gunicorn_args(f"--bind=unix:{socket_path}", "--workers=1"), env)
+    try:
+        with _Trap() as trap:
+            gunicorn.wait_for(r"Listening at: unix:")
+            gunicorn.wait_for(r"Booting worker with pid")
+            hostile = f"127.0.0.1:{trap.port}/any/path?x=#".encode()
+            status, body = _unix_get(
+                socket_path,
+                b"GET /relay HTTP/1.1\r\nHost: " + hostile + b"\r\nConnection: close\r\n\r\n",
+            )
+        assert trap.paths == []
+        assert status == 200
+        assert body["data"]["upstream"] == f"{served_demo}/status"
+        assert body["data"]["body"]["last_migration"] == HEAD
+    finally:
+        assert gunicorn.stop(signal.SIGTERM) == 0
+        shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def test_relay_without_a_configured_upstream_is_a_503_and_calls_nothing(
+    client: FlaskClient,
+) -> None:
+    with _Trap() as trap:
+        response = client.get(
+            "/relay",
+            environ_overrides={"SERVER_NAME": "127.0.0.1", "SERVER_PORT": str(trap.port)},
+            headers={"Host": f"127.0.0.1:{trap.port}"},
+        )
+    assert trap.paths == []
+    assert response.status_code == 503
+    assert response.get_json()["errors"] == [
+        {"message": "No upstream service is configured (DEMO_UPSTREAM_URL)"}
+    ]
+
+
+@pytest.mark.parametrize("value", ["file:///etc/passwd", "127.0.0.1:5699/status", "http://"])
+def test_a_relay_target_that_is_not_an_http_url_is_refused_at_start_up(
+    tmp_path: Path, value: str
+) -> None:
+    with pytest.raises(ValueError, match="DEMO_UPSTREAM_URL="):
+        create_app(_sqlite_url(tmp_path / "demo.db"), upstream_url=value)
+
+
+def test_cursor_secret_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CST_CURSOR_SECRET", "a-long-random-secret-from-the-environment")
+    app = create_app(_sqlite_url(tmp_path / "demo.db"))
+    try:
+        assert get_state(app).config.cursor_secret == "a-long-random-secret-from-the-environment"
+        assert "CST_CURSOR_SECRET is not set" not in caplog.text
+    finally:
+        _dispose(app)
+
+
+def test_missing_cursor_secret_falls_back_to_a_development_value_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(_sqlite_url(tmp_path / "demo.db"))  # no CST_* variable is set in tests
+    try:
+        assert get_state(app).config.cursor_secret == DEVELOPMENT_CURSOR_SECRET
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any("CST_CURSOR_SECRET is not set" in message for message in warnings)
+    finally:
+        _dispose(app)
+
+
+def test_libpq_options_are_translated_for_asyncpg_and_kept_for_psycopg() -> None:
+    urls = derive_urls(
+        "postgres://u@db/shop?sslmode=require&application_name=shop-api&connect_timeout=7"
+        "&options=-c%20statement_timeout%3D5000%20-c%20search_path%3Dshop"
+        "&target_session_attrs=read-write"
+    )
+    assert dict(urls.sync.query) == {
+        "sslmode": "require",
+        "application_name": "shop-api",
+        "connect_timeout": "7",
+        "options": "-c statement_timeout=5000 -c search_path=shop",
+        "target_session_attrs": "read-write",
+    }
+    assert dict(urls.async_.query) == {}
+    assert urls.async_connect_args == {
+        "ssl": "require",
+        "timeout": 7,
+        "target_session_attrs": "read-write",
+        "server_settings": {
+            "application_name": "shop-api",
+            "statement_timeout": "5000",
+            "search_path": "shop",
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("sslrootcert=/etc/ca.pem", "'sslrootcert' has no equivalent"),
+        ("keepalives=1", "'keepalives' has no equivalent"),
+        ("sslmod=require", "unknown option 'sslmod'"),
+        ("sslmode=sometimes", "sslmode='sometimes'"),
+        ("connect_timeout=soon", "connect_timeout='soon'"),
+        ("options=--verbose", "only '-c name=value'"),
+    ],
+)
+def test_a_database_url_option_without_an_async_equivalent_is_refused_at_start_up(
+    query: str, named: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(named)):
+        create_app(f"postgresql://u@db/shop?{query}")
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)
+def test_database_url_with_libpq_options_serves_through_both_engines(
+    tmp_path: Path,
+) -> None:
+    assert POSTGRES_URL is not None
+    url = make_url(POSTGRES_URL).set(
+        drivername="postgresql",
+        query={"sslmode": "prefer", "application_name": "cst-demo-test", "connect_timeout": "5"},
+    )
+    with postgres_schema() as options:
+        app = create_app(url.update_query_dict({"options": options}).render_as_string(False))
+        try:
+            prepare(app)
+            client = app.test_client()
+            assert client.get("/products/1").status_code == 200  # the async engine
+            assert client.get("/products?limit=1").status_code == 200  # the sync engine
+            assert client.get("/status").get_json()["database"] == "ok"
+            database = get_database(app)
+            with database.engine.connect() as conn:
+                assert conn.scalar(text("SHOW application_name")) == "cst-demo-test"
+
+            async def async_application_name() -> object:
+                async with database.async_engine.connect() as conn:
+                    return await conn.scalar(text("SHOW application_name"))
+
+            assert run_coroutine(async_application_name) == "cst-demo-test"
+        finally:
+            _dispose(app)
+
+
+# The fixture: the demo on SQLite and (when configured) PostgreSQL.
+demo_on_each_database = demo_support.demo_on_each_database
+
+HOSTILE_REQUESTS = [
+    ("GET", "/products/2147483648", None, "product_id"),
+    ("GET", "/products/9223372036854775808", None, "product_id"),
+    ("GET", "/products/" + "9" * 40, None, "product_id"),
+    ("GET", "/products?q=%00", None, "q"),
+    ("GET", "/products?q=" + "x" * 101, None, "q"),
+    ("POST", "/products", b'{"name": "Lamp", "price_cents": 2147483648}', "price_cents"),
+    ("POST", "/products", b'{"name": "Lamp", "price_cents": ' + b"9" * 30 + b"}", "price_cents"),
+    ("POST", "/products", b'{"name": "a\\u0000b", "price_cents": 1}', "name"),
+    ("POST", "/products", b'{"name": "\\ud800", "price_cents": 1}', "body"),
+    ("POST", "/products", b'{"name": "\xff\xfe", "price_cents": 1}', "body"),
+    ("POST", "/products", b"[" * 1000 + b"]" * 1000, "body"),
+    ("POST", "/products", b'{"name": ' + b"[" * 1000 + b"]" * 1000 + b"}", "body"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "error_path"), HOSTILE_REQUESTS)
+def test_hostile_input_is_a_400_naming_it_without_a_traceback(
+    demo_on_each_database: Flask,
+    capsys: pytest.CaptureFixture[str],
+    method: str,
+    path: str,
+    body: bytes | None,
+    error_path: str,
+) -> None:
+    capsys.readouterr()
+    response = demo_on_each_database.test_client().open(
+        path, method=method, data=body, content_type="application/json"
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert error_path in [e.get("path") for e in response.get_json()["errors"]]
+    logged = capsys.readouterr()
+    assert "Traceback" not in logged.out + logged.err
+
+
+# Text as hostile as JSON can carry: NUL, lone surrogates, control characters, huge code points.
+_hostile_text = st.text(
+    alphabet=st.characters(codec=None, categories=None), max_size=120
+) | st.sampled_from(["\x00", "a\x00b", "\ud800", "\udfff", "x" * 101, " ", ""])
+_hostile_int = st.integers(min_value=-(2**80), max_value=2**80) | st.sampled_from(
+    [2**31 - 1, 2**31, 2**63 - 1, 2**63, 2**64, -1]
+)
+_json_leaf = st.none() | st.booleans() | st.floats(allow_nan=False) | _hostile_int | _hostile_text
+_json_value = st.recursive(
+    _json_leaf,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(_hostile_text, children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_product_body = (
+    st.fixed_dictionaries(
+        {},
+        optional={"name": _hostile_text | _json_value, "price_cents": _hostile_int | _json_value},
+    )
+    | _json_value
+)
+_nesting = st.integers(min_value=1, max_value=3000)
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=_product_body, depth=_nesting, product_id=_hostile_int, q=_hostile_text)
+def test_fuzzed_bodies_and_path_parameters_never_give_a_500_nor_a_traceback(
+    demo_on_each_database: Flask,
+    capsys: pytest.CaptureFixture[str],
+    body: object,
+    depth: int,
+    product_id: int,
+    q: str,
+) -> None:
+    client = demo_on_each_database.test_client()
+    # ensure_ascii: lone surrogates travel as \ud800 escapes, as a hostile client sends them.
+    raw = json.dumps(body, ensure_ascii=True).encode()
+    deep = b"[" * depth + raw + b"]" * depth
+    # As bytes on the wire: a lone surrogate becomes the (invalid UTF-8) bytes that encode it.
+    query = quote(q.encode("utf-8", "surrogatepass"))
+    answers = [
+        client.post("/products", data=raw, content_type="application/json"),
+        client.post("/products", data=deep, content_type="application/json"),
+        client.get(f"/products/{product_id}"),
+        client.get(f"/products?q={query}"),
+        client.get(f"/products/by-price?cursor={query}"),
+    ]
+    for response in answers:
+        assert response.status_code < 500, (response.request.path, response.get_data())
+        assert response.is_json
+    logged = capsys.readouterr()
+    assert "Traceback" not in logged.out + logged.err
+    assert "[ERROR]" not in logged.out

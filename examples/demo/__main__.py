@@ -2,7 +2,9 @@
 
 - ``prepare``: apply the Alembic migrations (``upgrade head``) and seed products if empty.
 - ``serve`` (default): ``prepare``, then serve on ``HOST``:``PORT`` (default 127.0.0.1:5000)
-  with Werkzeug's threaded server. For several processes use gunicorn (README, "Deployment").
+  with Werkzeug's threaded server, printing the URLs of the API, its OpenAPI document and its
+  docs page. ``/relay`` calls this server's own ``/status`` unless ``DEMO_UPSTREAM_URL`` says
+  otherwise. For several processes use gunicorn (README, "Deployment").
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import sys
 from collections.abc import Sequence
 
 from flask import Flask
+from werkzeug.serving import make_server
 
+from cst_chassis import get_state
 from examples.demo import migrate
 from examples.demo.app import create_app
 from examples.demo.database import get_database
+from examples.demo.resources import UPSTREAM_CONFIG_KEY
 from examples.demo.seed import seed
 
 logger = logging.getLogger("examples.demo")
@@ -53,7 +58,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         host = os.environ.get("HOST", "127.0.0.1")
         port = _port(os.environ.get("PORT", "5000"))
-        app.run(host=host, port=port, threaded=True)
+        server = make_server(host, port, app, threaded=True)
+        base = f"http://{host}:{server.server_port}"
+        # The server's own address, known once bound (PORT=0 picks a free one): configuration
+        # set here, not something a request could change.
+        if app.config.get(UPSTREAM_CONFIG_KEY) is None:
+            app.config[UPSTREAM_CONFIG_KEY] = f"{base}/status"
+        config = get_state(app).config
+        print(f" * Running on {base}", flush=True)
+        print(f" * OpenAPI document: {base}{config.openapi_path}", flush=True)
+        if config.openapi_docs_path is not None:
+            print(f" * API docs (Swagger UI): {base}{config.openapi_docs_path}", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 from sqlalchemy import text
@@ -12,13 +14,21 @@ from cst_chassis import ChassisApi, CstMicroChassis
 from cst_chassis.async_bridge import on_shutdown
 from examples.demo.database import EXTENSION_KEY, Database, database_url_from_env
 from examples.demo.migrate import MIGRATIONS_DIR
-from examples.demo.resources import ProductDetail, ProductList, ProductsByPrice, Relay
+from examples.demo.resources import (
+    UPSTREAM_CONFIG_KEY,
+    ProductDetail,
+    ProductList,
+    ProductsByPrice,
+    Relay,
+)
 
-__all__ = ["PROJECT_NAME", "PROJECT_VERSION", "create_app"]
+__all__ = ["PROJECT_NAME", "PROJECT_VERSION", "create_app", "upstream_url_from"]
 
 PROJECT_NAME = "cst-chassis-demo"
 PROJECT_VERSION = "1.0.0"
-DEMO_CURSOR_SECRET = "cst-chassis-demo: not a secret"
+# Used only when CST_CURSOR_SECRET is not set, with a warning: anyone who reads this file can
+# forge cursors for a service that runs with it.
+DEVELOPMENT_CURSOR_SECRET = "cst-chassis-demo development secret: set CST_CURSOR_SECRET"
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("examples.demo.access")
@@ -28,9 +38,11 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
     """Build the demo app.
 
     ``database_url`` defaults to ``DATABASE_URL`` (else a SQLite file next to this module);
-    ``upstream_url`` is what ``/relay`` calls (default: this server's own ``/status``). The
-    database must already be migrated (``python -m examples.demo prepare``). ``CST_*`` variables
-    in the environment override the defaults set here, as in any chassis app.
+    ``upstream_url`` is what ``/relay`` calls, defaulting to ``DEMO_UPSTREAM_URL`` (unset: /relay
+    answers 503). The database must already be migrated (``python -m examples.demo prepare``).
+    The cursor secret is ``CST_CURSOR_SECRET`` (a development value, with a warning, when
+    unset). ``CST_*`` variables in the environment override the defaults set here, as in any
+    chassis app. Raises ``ValueError`` for a bad database or upstream URL.
     """
     # The import name doubles as the default /status name, title-cased: "Cst-Chassis-Demo".
     app = Flask(PROJECT_NAME, root_path=str(Path(__file__).resolve().parent))
@@ -38,12 +50,18 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
         CST_PROJECT_VERSION=PROJECT_VERSION,
         # /status then also reports whether the database is behind the code's migrations.
         CST_ALEMBIC_SCRIPT_LOCATION=str(MIGRATIONS_DIR),
-        DEMO_UPSTREAM_URL=upstream_url,
-        # Signs the keyset cursors of /products/by-price. A fixed value so that every gunicorn
-        # worker accepts the others' cursors; set CST_CURSOR_SECRET for a real service.
-        CST_CURSOR_SECRET=DEMO_CURSOR_SECRET,
         # Prometheus metrics on /metrics (needs the `metrics` extra; README, "Metrics and probes").
         CST_METRICS_ENDPOINT="/metrics",
+        # The OpenAPI document at /openapi.json and Swagger UI at /docs.
+        CST_OPENAPI_ENABLED=True,
+    )
+    # Every gunicorn worker must sign cursors with the same secret: it comes from the
+    # environment (the chassis reads CST_* there first), not generated per process.
+    secret_from_env = bool(os.environ.get("CST_CURSOR_SECRET", "").strip())
+    if not secret_from_env:
+        app.config["CST_CURSOR_SECRET"] = DEVELOPMENT_CURSOR_SECRET
+    app.config[UPSTREAM_CONFIG_KEY] = upstream_url_from(
+        upstream_url if upstream_url is not None else os.environ.get(UPSTREAM_CONFIG_KEY)
     )
     database = Database.connect(database_url or database_url_from_env())
     app.extensions[EXTENSION_KEY] = database
@@ -59,6 +77,11 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
 
     # The sync engine gives /status its last_migration (from alembic_version).
     chassis.init_app(app, database.engine)
+    if not secret_from_env:  # said after init_app, so in the chassis's log format
+        logger.warning(
+            "CST_CURSOR_SECRET is not set: signing cursors with the demo's development secret, "
+            "which anyone can read; set CST_CURSOR_SECRET to a long random value in production"
+        )
     # Close the async pool's connections on the chassis event loop when the process exits.
     on_shutdown(database.async_engine.dispose)
 
@@ -71,10 +94,29 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
         access_logger.info("%s %s -> %d", request.method, rule, response.status_code)
         return response
 
-    api = ChassisApi(app)
+    # catch_all_404s: an unknown path (or /products/-1, which no rule matches) is a JSON envelope.
+    api = ChassisApi(app, catch_all_404s=True)
     api.add_resource(ProductList, "/products")
     api.add_resource(ProductsByPrice, "/products/by-price")
     api.add_resource(ProductDetail, "/products/<int:product_id>")
     api.add_resource(Relay, "/relay")
     logger.info("demo app ready on %s", database.safe_url())
     return app
+
+
+def upstream_url_from(value: str | None) -> str | None:
+    """Validate the ``/relay`` target: an ``http(s)://host[:port]/...`` URL, or unset.
+
+    It is configuration only: the request (its ``Host`` header included) never chooses where
+    ``/relay`` connects. Raises ``ValueError`` naming ``DEMO_UPSTREAM_URL`` for another value.
+    """
+    if value is None or not value.strip():
+        return None
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"{UPSTREAM_CONFIG_KEY}={value!r} is invalid: expected http(s)://host/...")
+    return value.strip()

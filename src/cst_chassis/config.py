@@ -36,6 +36,7 @@ _DEFAULT_ASYNC_TIMEOUT: float | None = 30.0
 # 1 MiB, nginx's default client_max_body_size: ample for JSON, small enough that a worker never
 # buffers an attacker's 200 MB.
 _DEFAULT_MAX_CONTENT_LENGTH: int | None = 1024 * 1024
+_DEFAULT_OPENAPI_DOCS_PATH: str | None = "/docs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,9 @@ class ChassisConfig:
     liveness_endpoint: str | None = "/livez"
     readiness_endpoint: str | None = "/readyz"
     metrics_endpoint: str | None = "/metrics"
+    openapi_enabled: bool = False
+    openapi_path: str = "/openapi.json"
+    openapi_docs_path: str | None = "/docs"
 
 
 class _Source:
@@ -234,6 +238,12 @@ def _endpoint(key: str, value: object) -> str:
     raise ChassisConfigError(key, value, "a URL path such as /status")
 
 
+def _optional_endpoint(key: str, value: object) -> str | None:
+    if isinstance(value, str) and value.strip().lower() in {"none", "off"}:
+        return None
+    return _endpoint(key, value)
+
+
 def load_config(
     import_name: str,
     app_config: Mapping[str, object],
@@ -277,6 +287,10 @@ def load_config(
         ),
         metrics_endpoint=source.get(
             "CST_METRICS_ENDPOINT", _optional_endpoint, _default("/metrics")
+        openapi_enabled=source.get("CST_OPENAPI_ENABLED", _boolean, False),
+        openapi_path=source.get("CST_OPENAPI_PATH", _endpoint, "/openapi.json"),
+        openapi_docs_path=source.get(
+            "CST_OPENAPI_DOCS_PATH", _optional_endpoint, _DEFAULT_OPENAPI_DOCS_PATH
         ),
     )
 

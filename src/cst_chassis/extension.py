@@ -20,8 +20,8 @@ from cst_chassis.config import ChassisConfig, load_config
 from cst_chassis.errors import ChassisError, ChassisNotInitializedError
 from cst_chassis.health import register_health_endpoint
 from cst_chassis.logging import install_logging, restore_logging, watch_logging
-from cst_chassis.middleware import OperationIdMiddleware
 from cst_chassis.metrics import install_metrics
+from cst_chassis.middleware import OperationIdMiddleware
 from cst_chassis.pagination.secret import guard_view_functions
 from cst_chassis.probes import register_liveness_endpoint
 
@@ -92,7 +92,8 @@ class CstMicroChassis:
         be set and at least 16 bytes long), ``CST_MAX_CONTENT_LENGTH`` (and Flask's
         ``MAX_CONTENT_LENGTH``, which wins when set), ``CST_ENVELOPE_HTTP_ERRORS``,
         ``CST_HEALTH_CACHE_TTL``, ``CST_LIVENESS_ENDPOINT``, ``CST_READINESS_ENDPOINT``,
-        ``CST_METRICS_ENDPOINT`` (and ``PROMETHEUS_MULTIPROC_DIR`` when metrics are on).
+        ``CST_METRICS_ENDPOINT`` (and ``PROMETHEUS_MULTIPROC_DIR`` when metrics are on),
+        ``CST_OPENAPI_ENABLED``, ``CST_OPENAPI_PATH``, ``CST_OPENAPI_DOCS_PATH``.
 
         Raises :class:`~cst_chassis.errors.ChassisConfigError` (a ``ValueError``) naming the key
         and value of a bad setting (also: ``CST_ALEMBIC_SCRIPT_LOCATION`` missing, without a
@@ -136,6 +137,8 @@ class CstMicroChassis:
         register_health_endpoint(app, state)
         register_liveness_endpoint(app, state)
         install_metrics(app, state, explicitly_configured=_is_set(app, "CST_METRICS_ENDPOINT"))
+        if config.openapi_enabled:
+            _register_openapi(app, config)
 
     def health_check(self, name: str) -> Callable[[CheckT], CheckT]:
         """Register an extra check shown in the health response under ``name``.
@@ -159,3 +162,16 @@ class CstMicroChassis:
 
 def _is_set(app: Flask, key: str) -> bool:
     return key in os.environ or app.config.get(key) is not None
+
+
+def _register_openapi(app: Flask, config: ChassisConfig) -> None:
+    # Imported here: pydantic and Swagger UI come with the optional ``openapi`` extra, and an app
+    # that leaves the document off must not need them.
+    try:
+        from cst_chassis.openapi import register_openapi
+    except ImportError as exc:
+        raise ChassisError(
+            f"CST_OPENAPI_ENABLED is set but {exc.name} is not installed: "
+            "pip install 'cst-chassis[openapi]'"
+        ) from exc
+    register_openapi(app, config)

@@ -28,7 +28,7 @@ def _configure(connection: Connection) -> None:
 
 def run_migrations_offline() -> None:
     """``alembic upgrade head --sql``: print the SQL instead of running it."""
-    sync_url, _ = derive_urls(database_url_from_env())
+    sync_url = derive_urls(database_url_from_env()).sync
     context.configure(url=sync_url, target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
@@ -40,7 +40,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _configure(connection)
         return
-    sync_url, _ = derive_urls(database_url_from_env())
+    sync_url = derive_urls(database_url_from_env()).sync
     engine = create_engine(sync_url, poolclass=pool.NullPool)
     try:
         with engine.begin() as own_connection:
