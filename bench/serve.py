@@ -128,7 +128,7 @@ SERVERS: dict[str, Callable[[int, Settings, bool], list[str]]] = {
     "uwsgi": uwsgi,
     "waitress": waitress,
 }
-WSGI_APPS = ["bare", "chassis-sync", "chassis-async"]
+WSGI_APPS = ["bare", "chassis-sync", "chassis-async", "chassis-async-asyncio"]
 ASGI_APPS = ["fastapi"]
 BASELINE = ("uvicorn", "fastapi")
 
@@ -154,7 +154,11 @@ def free_port() -> int:
 def serve(server: str, app: str, settings: Settings, database_url: str) -> Iterator[int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CST_")}
-    env |= {"BENCH_APP": app, "BENCH_DATABASE_URL": database_url, "BENCH_POOL": str(settings.threads)}
+    env |= {
+        "BENCH_APP": app,
+        "BENCH_DATABASE_URL": database_url,
+        "BENCH_POOL": str(settings.threads),
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     command = SERVERS[server](port, settings, app in ASGI_APPS)
     process = subprocess.Popen(
@@ -211,10 +215,13 @@ def _ms(text: str) -> float:
     return float(match[1]) * _UNITS[match[2]]
 
 
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}{PATH}"
+
+
 def run_wrk(port: int, connections: int, duration: int) -> Figures:
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
-        + [f"http://127.0.0.1:{port}{PATH}"],
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", _url(port)],
         check=True,
         capture_output=True,
         text=True,
@@ -293,15 +300,34 @@ def report(results: dict[tuple[str, str], list[Figures]]) -> None:
             f"{median(pair, 'p99_ms'):.2f} | {errors} | {ratio} |"
         )
     print()
-    for server in dict.fromkeys(s for s, _ in results):
-        sync, async_ = (server, "chassis-sync"), (server, "chassis-async")
-        if sync in results and async_ in results:
-            # Per-round ratio, then the median: a slow phase hits both runs of a round.
-            ratio = statistics.median(
-                a.requests_per_second / s.requests_per_second
-                for a, s in zip(results[async_], results[sync], strict=True)
+    # Ratios per round, then their median: a slow phase of the machine hits both runs of a round.
+    print("median of per-round ratios:")
+    for server in dict.fromkeys(name for name, _ in results):
+        for numerator, denominator in RATIOS:
+            num, den = (
+                (server, numerator),
+                (BASELINE if denominator == "fastapi" else (server, denominator)),
             )
-            print(f"{server}: chassis async / chassis sync req/s = {ratio:.2f}")
+            if num not in results or den not in results:
+                continue
+            rounds = list(zip(results[num], results[den], strict=True))
+            rps = statistics.median(
+                a.requests_per_second / b.requests_per_second for a, b in rounds
+            )
+            p99 = statistics.median(a.p99_ms / b.p99_ms for a, b in rounds)
+            print(
+                f"  {server:9} {numerator:22} / {denominator:13} req/s {rps:5.2f}  p99 {p99:5.2f}"
+            )
+
+
+# (numerator app, denominator app) on the same server; "fastapi" is FastAPI on uvicorn.
+RATIOS = [
+    ("chassis-sync", "fastapi"),
+    ("chassis-async", "fastapi"),
+    ("chassis-sync", "bare"),
+    ("chassis-async", "chassis-sync"),
+    ("chassis-async-asyncio", "chassis-sync"),
+]
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ connection per server thread). Every service answers ``GET /items/<id>`` with
 - ``chassis-sync``: an ``ApiResource`` on ``ChassisApi`` with ``CstMicroChassis`` (psycopg).
 - ``chassis-async``: the same with ``async def get`` on a pooled ``AsyncEngine`` (asyncpg) on the
   chassis event loop.
+- ``chassis-async-asyncio``: the same on asyncio's own loop (``CST_ASYNC_LOOP=asyncio``).
 - ``fastapi``: FastAPI with an ``async def`` endpoint on a pooled ``AsyncEngine`` (asyncpg): the
   ASGI baseline, served by uvicorn.
 
@@ -36,6 +37,7 @@ ITEMS = sa.Table(
     sa.Column("price_cents", sa.Integer, nullable=False),
 )
 ROWS = 1000
+KINDS = ("bare", "chassis-sync", "chassis-async", "chassis-async-asyncio", "fastapi")
 LOOKUP = sa.select(ITEMS.c.id, ITEMS.c.name, ITEMS.c.price_cents).where(
     ITEMS.c.id == sa.bindparam("item_id")
 )
@@ -84,7 +86,11 @@ def create_app(kind: str) -> Any:
         return _chassis_sync_app(sync_url)
     if kind == "chassis-async":
         return _chassis_async_app(async_url)
-    raise ValueError(f"BENCH_APP must be bare, chassis-sync, chassis-async or fastapi, not {kind!r}")
+    if kind == "chassis-async-asyncio":
+        # The same service on asyncio's own loop instead of uvloop (read when the loop starts).
+        os.environ["CST_ASYNC_LOOP"] = "asyncio"
+        return _chassis_async_app(async_url)
+    raise ValueError(f"BENCH_APP must be one of {', '.join(KINDS)}, not {kind!r}")
 
 
 def _bare_app(sync_url: str) -> Any:
