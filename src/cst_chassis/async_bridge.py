@@ -33,6 +33,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import multiprocessing.util
 import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -122,6 +123,10 @@ def _start_loop() -> _LoopThread:
         pid = os.getpid()
         if current is not None and current.pid == pid:
             return current
+        if current is not None:
+            # Forked without Python's at-fork hooks: uWSGI forks its workers in C and runs
+            # them only with --py-call-osafterfork. The first call in the child catches up.
+            _retire_parent_loop(current)
         if _shut_down_pid == pid:
             raise AsyncBridgeError(
                 "the chassis event loop was shut down at interpreter exit; "
@@ -137,6 +142,10 @@ def _start_loop() -> _LoopThread:
         ready.wait()
         assert thread.ident is not None  # set once the thread has started
         current = _current = _LoopThread(pid, loop, thread, thread.ident)
+        # A multiprocessing child (granian's forked workers) leaves through os._exit, which skips
+        # atexit; multiprocessing runs its own finalisers first. _shutdown checks the pid, so the
+        # copies a forked child inherits are harmless, and a second call does nothing.
+        multiprocessing.util.Finalize(None, _shutdown, exitpriority=10)
         return current
 
 
@@ -379,22 +388,26 @@ def _shutdown() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _current, _start_lock
+    global _start_lock
     _start_lock = threading.Lock()
-    stale = _current
+    if _current is not None:
+        _retire_parent_loop(_current)
+
+
+def _retire_parent_loop(stale: _LoopThread) -> None:
+    global _current
     _current = None
-    if stale is not None:
-        # The parent's loop thread does not exist here. Mark its loop closed so that nothing
-        # inherited ever acts on it: a finaliser that unregistered a socket (asyncpg terminates
-        # unclosed connections) would remove it from the epoll set the parent still uses.
-        if isinstance(stale.loop, asyncio.BaseEventLoop):
-            stale.loop._closed = True  # type: ignore[attr-defined]  # no public way to retire a loop without running it
-        # A uvloop loop's state is C-level (its _closed is read-only); it only acts when run or
-        # when a handle is finalised, and _inherited keeps every handle referenced.
-        with contextlib.suppress(RuntimeError):  # the set of tasks changed while forking
-            for task in asyncio.all_tasks(stale.loop):
-                task._log_destroy_pending = False  # type: ignore[attr-defined]  # the parent still runs them
-        _inherited.append(stale)
+    # The parent's loop thread does not exist here. Mark its loop closed so that nothing
+    # inherited ever acts on it: a finaliser that unregistered a socket (asyncpg terminates
+    # unclosed connections) would remove it from the epoll set the parent still uses.
+    if isinstance(stale.loop, asyncio.BaseEventLoop):
+        stale.loop._closed = True  # type: ignore[attr-defined]  # no public way to retire a loop without running it
+    # A uvloop loop's state is C-level (its _closed is read-only); it only acts when run or
+    # when a handle is finalised, and _inherited keeps every handle referenced.
+    with contextlib.suppress(RuntimeError):  # the set of tasks changed while forking
+        for task in asyncio.all_tasks(stale.loop):
+            task._log_destroy_pending = False  # type: ignore[attr-defined]  # the parent still runs them
+    _inherited.append(stale)
     _inherited.extend(_background)
     _background.clear()
     for engine in _engines:

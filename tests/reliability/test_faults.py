@@ -1,9 +1,10 @@
 """Faults: the database goes away under load, views that fail, clients that hang up.
 
 Database outages run the service under gunicorn and granian (2 workers x 8 threads each) with a
-background load of sync, async and ``/status`` requests, cut the database, restore it, and check every response:
-``/status`` turns 503 within ``CST_HEALTH_CHECK_TIMEOUT``, resources answer an error envelope
-within a bound, nothing hangs, the workers stay up, and everything answers 200 after recovery.
+background load of sync, async and ``/status`` requests, cut the database, restore it, and check
+every response: ``/status`` turns 503 within ``CST_HEALTH_CHECK_TIMEOUT``, resources answer an
+error envelope within a bound, nothing hangs, the workers stay up, and everything answers 200
+after recovery.
 """
 
 from __future__ import annotations
