@@ -22,6 +22,7 @@ worker processes: it runs one process with ``workers x threads`` threads.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import os
 import re
@@ -150,6 +151,30 @@ def free_port() -> int:
         return port
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+# Port -> session id of the server started on it (start_new_session: the session id is its pid).
+_SESSIONS: dict[int, int] = {}
+
+
+def session_of(port: int) -> int:
+    return _SESSIONS[port]
+
+
+def cpu_seconds(session: int) -> float:
+    """CPU time (user + system) used so far by the live processes of the server's session."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # fields after "(comm)": state ppid pgrp session ...
+            total += int(fields[11]) + int(fields[12])  # utime stime
+    return total / _TICK
+
+
 @contextmanager
 def serve(server: str, app: str, settings: Settings, database_url: str) -> Iterator[int]:
     port = free_port()
@@ -188,8 +213,10 @@ def serve(server: str, app: str, settings: Settings, database_url: str) -> Itera
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+        _SESSIONS[port] = process.pid
         yield port
     finally:
+        _SESSIONS.pop(port, None)
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
@@ -204,6 +231,8 @@ class Figures:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    cpu_us_per_request: float = 0.0  # the server's own CPU (all its processes), not PostgreSQL's
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -229,13 +258,14 @@ def run_wrk(port: int, connections: int, duration: int) -> Figures:
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     p50 = re.search(r"\s50%\s+(\S+)", output)
     p99 = re.search(r"\s99%\s+(\S+)", output)
-    assert rps and p50 and p99, output
+    requests = re.search(r"(\d+) requests in", output)
+    assert rps and p50 and p99 and requests, output
     errors = 0
     if non_2xx := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
         errors += int(non_2xx[1])
     if socket_errors := re.search(r"Socket errors: (.*)", output):
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors[1]))
-    return Figures(float(rps[1]), _ms(p50[1]), _ms(p99[1]), errors)
+    return Figures(float(rps[1]), _ms(p50[1]), _ms(p99[1]), errors, int(requests[1]))
 
 
 def main() -> None:
@@ -271,12 +301,16 @@ def main() -> None:
         for server, app in chosen:
             with serve(server, app, settings, database_url) as port:
                 run_wrk(port, args.connections, 1)  # warm-up: pools filled, code paths hot
+                session = session_of(port)
+                cpu_before = cpu_seconds(session)
                 figures = run_wrk(port, args.connections, args.duration)
+                cpu = (cpu_seconds(session) - cpu_before) / max(figures.requests, 1) * 1e6
+                figures = dataclasses.replace(figures, cpu_us_per_request=cpu)
             results[(server, app)].append(figures)
             print(
                 f"  round {round_number} {server:9} {app:14} {figures.requests_per_second:8.0f}"
                 f" req/s  p50 {figures.p50_ms:6.2f} ms  p99 {figures.p99_ms:6.2f} ms"
-                f"  errors {figures.errors}",
+                f"  errors {figures.errors}  server CPU {figures.cpu_us_per_request:5.0f} µs/req",
                 flush=True,
             )
     print(f"load average at end {os.getloadavg()[0]:.1f}")
@@ -289,15 +323,16 @@ def report(results: dict[tuple[str, str], list[Figures]]) -> None:
 
     base = median(BASELINE, "requests_per_second") if BASELINE in results else None
     print()
-    print("| server | app | req/s | p50 ms | p99 ms | errors | vs FastAPI |")
-    print("|---|---|---|---|---|---|---|")
+    print("| server | app | req/s | p50 ms | p99 ms | errors | vs FastAPI | server CPU µs/req |")
+    print("|---|---|---|---|---|---|---|---|")
     for pair in sorted(results, key=lambda p: -median(p, "requests_per_second")):
         rps = median(pair, "requests_per_second")
         ratio = f"{rps / base:.2f}" if base else "-"
         errors = sum(f.errors for f in results[pair])
         print(
             f"| {pair[0]} | {pair[1]} | {rps:.0f} | {median(pair, 'p50_ms'):.2f} | "
-            f"{median(pair, 'p99_ms'):.2f} | {errors} | {ratio} |"
+            f"{median(pair, 'p99_ms'):.2f} | {errors} | {ratio} | "
+            f"{median(pair, 'cpu_us_per_request'):.0f} |"
         )
     print()
     # Ratios per round, then their median: a slow phase of the machine hits both runs of a round.
