@@ -468,12 +468,15 @@ def test_opt_out_leaves_flasks_own_bridge(
 # --- processes: exit, fork, gunicorn ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 @pytest.mark.parametrize("flags", [[], ["-W", "default"]], ids=["default", "warnings-shown"])
-def test_process_using_a_pooled_engine_exits_silently(tmp_path: Path, flags: list[str]) -> None:
+def test_process_using_a_pooled_engine_exits_silently(
+    tmp_path: Path, flags: list[str], loop: str
+) -> None:
     result = subprocess.run(
         [sys.executable, *flags, "-m", "tests.apps.clean_exit", str(tmp_path / "db"), "register"],
         cwd=ROOT,
-        env=_subprocess_env(),
+        env=_subprocess_env(CST_ASYNC_LOOP=loop),
         capture_output=True,
         text=True,
         timeout=60,
@@ -496,7 +499,54 @@ def test_process_with_an_unregistered_engine_exits_silently(tmp_path: Path) -> N
     assert result.stderr == ""
 
 
-def test_forked_child_gets_its_own_loop_and_pool(database: Database) -> None:
+@pytest.mark.parametrize(
+    ("choice", "loop_class"),
+    [
+        ("", "uvloop.Loop"),
+        ("auto", "uvloop.Loop"),
+        ("uvloop", "uvloop.Loop"),
+        ("asyncio", "asyncio.unix_events._UnixSelectorEventLoop"),
+    ],
+)
+def test_cst_async_loop_picks_the_loop_uvloop_by_default(choice: str, loop_class: str) -> None:
+    script = (
+        "from cst_chassis.async_bridge import get_loop; "
+        "loop = get_loop(); print(f'{type(loop).__module__}.{type(loop).__qualname__}')"
+    )
+    env = _subprocess_env(CST_ASYNC_LOOP=choice) if choice else _subprocess_env()
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.strip() == loop_class
+
+
+def test_cst_async_loop_with_a_bad_value_fails_naming_it() -> None:
+    script = (
+        "import asyncio; from cst_chassis.async_bridge import run_coroutine; "
+        "run_coroutine(asyncio.sleep, 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_subprocess_env(CST_ASYNC_LOOP="trio"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "AsyncBridgeError: CST_ASYNC_LOOP must be one of auto, asyncio, uvloop, not 'trio'" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_forked_child_gets_its_own_loop_and_pool(database: Database, loop: str) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -506,7 +556,7 @@ def test_forked_child_gets_its_own_loop_and_pool(database: Database) -> None:
             json.dumps(database.async_connect_args),
         ],
         cwd=ROOT,
-        env=_subprocess_env(),
+        env=_subprocess_env(CST_ASYNC_LOOP=loop),
         capture_output=True,
         text=True,
         timeout=60,
@@ -700,12 +750,15 @@ FORKING_SERVERS: dict[str, tuple[bool, list[str]]] = {
 }
 
 
-@pytest.mark.parametrize("server", list(FORKING_SERVERS))
+@pytest.mark.parametrize(
+    ("server", "loop"), [("granian", "uvloop"), ("uwsgi", "uvloop"), ("uwsgi", "asyncio")]
+)
 def test_server_workers_each_serve_from_their_own_loop_and_exit_cleanly(
-    server: str, database: Database
+    server: str, loop: str, database: Database
 ) -> None:
     preloaded, template = FORKING_SERVERS[server]
     env = _subprocess_env(
+        CST_ASYNC_LOOP=loop,
         ASYNC_APP_DB_URL=database.async_url,
         ASYNC_APP_CONNECT_ARGS=json.dumps(database.async_connect_args),
     )
@@ -751,7 +804,7 @@ def test_server_workers_each_serve_from_their_own_loop_and_exit_cleanly(
     if preloaded:  # the master's loop (which ran at import time) serves no worker
         assert data[0]["preload_pid"] not in loop_of
         assert data[0]["preload_loop_thread"] not in worker_loops
-    assert process.returncode in (0, 30 if server == "uwsgi" else 0), output
+    assert process.returncode == 0, output
     for noise in ("Traceback", "Event loop is closed", "[ERROR]", "Exception ignored"):
         assert noise not in output
 
