@@ -50,8 +50,8 @@ def main() -> None:
                 if stack and n.isdigit():
                     counts[label(stack)] += int(n)
     total = sum(counts.values()) or 1
-    for name, n in counts.most_common():
-        print(f"{name:30} {100 * n / total:5.1f} %")
+    for name, samples in counts.most_common():
+        print(f"{name:30} {100 * samples / total:5.1f} %")
     print(f"{'samples (GIL held)':30} {total}")
 
 
