@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo demo-gunicorn bench load clean
+.PHONY: test lint typecheck pytest demo demo-gunicorn demo-granian bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,14 @@ demo-gunicorn: $(STAMP)
 	PROMETHEUS_MULTIPROC_DIR=$(DEMO_METRICS_DIR) $(BIN)/gunicorn -c python:cst_chassis.gunicorn_hooks \
 		--workers $(DEMO_WORKERS) --threads $(DEMO_THREADS) \
 		--bind $(DEMO_HOST):$(PORT) 'examples.demo.app:create_app()'
+
+# The recommended server (README, "Deployment"): granian's WSGI interface, DEMO_WORKERS processes
+# x DEMO_THREADS threads each; SIGTERM stops it gracefully (workers killed after 30 s at most).
+demo-granian: $(STAMP)
+	$(BIN)/python -m examples.demo prepare
+	$(BIN)/granian --interface wsgi --workers $(DEMO_WORKERS) --blocking-threads $(DEMO_THREADS) \
+		--host $(DEMO_HOST) --port $(PORT) --workers-kill-timeout 30 \
+		--factory examples.demo.app:create_app
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build

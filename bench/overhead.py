@@ -8,13 +8,12 @@ phases of a noisy machine hit all of them), and the script prints the median ove
     .venv/bin/python bench/overhead.py                  # 7 rounds x 2000 calls, pinned to CPU 0
     .venv/bin/python bench/overhead.py --rounds 9 --calls 3000 --cpu 1
     .venv/bin/python bench/overhead.py --no-pin         # let the loop thread use another core
+    .venv/bin/python bench/overhead.py --callgrind      # instructions per request (valgrind)
 
 Targets (issue 5): chassis sync <= 1.10x bare Flask-RESTful; chassis async <= 2.0x chassis sync.
 
-    .venv/bin/python bench/overhead.py --callgrind-drop-in   # instructions per request (valgrind)
-
 Issue 15's target: ApiResource on a plain flask_restful.Api (the drop-in path) <= 1.00x bare
-Flask-RESTful in callgrind instructions per request (see :func:`callgrind_drop_in`).
+Flask-RESTful in callgrind instructions per request (``--callgrind``).
 """
 
 from __future__ import annotations
@@ -25,12 +24,15 @@ import gc
 import logging
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import flask_restful
@@ -168,54 +170,22 @@ def time_calls(app: WSGIApp, environ: dict[str, Any], calls: int) -> float:
 DROP_IN = ["bare Flask-RESTful sync", "chassis sync, flask_restful.Api", "chassis sync ApiResource"]
 
 
-def callgrind_drop_in(few: int = 100, many: int = 1100) -> None:
-    """Callgrind instructions per request of the drop-in path, against bare Flask-RESTful.
-
-    Each variant runs twice under valgrind (``few`` and ``many`` requests after the same
-    warm-up); the difference divided by ``many - few`` cancels start-up and imports.
-    """
-    per_request: dict[str, float] = {}
-    for name in DROP_IN:
-        counts = []
-        for calls in (few, many):
-            result = subprocess.run(
-                [
-                    *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
-                    *(sys.executable, __file__, "--only", name, "--calls", str(calls)),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            counts.append(int(re.findall(r"Collected : (\d+)", result.stderr)[-1]))
-        per_request[name] = (counts[1] - counts[0]) / (many - few)
-    base = per_request[DROP_IN[0]]
-    for name, instructions in per_request.items():
-        print(f"{name:36} {instructions / 1000:8.1f}k instructions  {instructions / base:5.3f}x")
-
-
-def _only(name: str, calls: int) -> None:
-    logging.disable(logging.WARNING)
-    environ = EnvironBuilder(path="/hello", method="GET").get_environ()
-    app = VARIANTS[name]()
-    time_calls(app, environ, 50)  # warm-up: first-request work is not per-request cost
-    time_calls(app, environ, calls)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin the process to")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
-    parser.add_argument("--callgrind-drop-in", action="store_true", help=callgrind_drop_in.__doc__)
-    parser.add_argument("--only", help=argparse.SUPPRESS)  # one variant, for callgrind
+    parser.add_argument(
+        "--callgrind", action="store_true", help="count instructions per request instead"
+    )
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # one variant, run under valgrind
     args = parser.parse_args()
-    if args.callgrind_drop_in:
-        callgrind_drop_in()
+    if args.callgrind:
+        callgrind_report()
         return
     if args.only:
-        _only(args.only, args.calls)
+        run_only(args.only, args.calls)
         return
 
     if not args.no_pin:
@@ -299,6 +269,76 @@ def report(samples: dict[str, list[float]], args: argparse.Namespace) -> None:
         if target is not None:
             verdict = f"  (target <= {target:.2f}: {'ok' if ratio <= target else 'MISSED'})"
         print(f"{label:42} {ratio:6.2f}x{verdict}")
+
+
+# --- instruction counts (valgrind's callgrind) -----------------------------------------------
+# Timings on a shared machine move by 2x; instruction counts repeat to a fraction of a percent.
+# Each variant runs twice under callgrind, with CALLGRIND_CALLS[0] and [1] requests after the same
+# warm-up: the difference divided by the extra requests is the cost of one request, start-up and
+# imports cancelled out. Both threads count (the request thread and the chassis loop thread);
+# what instructions do not show is the time a thread waits to be woken.
+CALLGRIND_VARIANTS = [
+    "bare Flask-RESTful sync",
+    "chassis sync ApiResource",
+    "chassis sync, flask_restful.Api",
+    "chassis async ApiResource",
+]
+CALLGRIND_CALLS = (100, 600)
+
+
+def run_only(name: str, calls: int) -> None:
+    logging.disable(logging.WARNING)
+    environ = EnvironBuilder(path="/hello", method="GET").get_environ()
+    app = VARIANTS[name]()
+    time_calls(app, environ, 50)  # warm-up: caches filled, the loop thread started
+    time_calls(app, environ, calls)
+
+
+def instructions(name: str, calls: int) -> int:
+    with tempfile.TemporaryDirectory() as directory:
+        out = Path(directory) / "callgrind.out"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--only",
+                name,
+                "--calls",
+                str(calls),
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        text = out.read_text()
+    match = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
+    assert match is not None, "callgrind wrote no totals"
+    return int(match[1])
+
+
+def callgrind_report() -> None:
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed: apt-get install -y valgrind")
+    low, high = CALLGRIND_CALLS
+    print(
+        f"Python {sys.version.split()[0]}, Flask {version('flask')}, Flask-RESTful "
+        f"{version('flask-restful')}; callgrind, ({high} - {low} requests) per variant"
+    )
+    per_request = {}
+    for name in CALLGRIND_VARIANTS:
+        extra = instructions(name, high) - instructions(name, low)
+        per_request[name] = extra / (high - low)
+        print(f"{name:36} {per_request[name] / 1000:8.0f}k instructions per request", flush=True)
+    base = per_request["bare Flask-RESTful sync"]
+    sync = per_request["chassis sync ApiResource"]
+    print()
+    for name, value in per_request.items():
+        print(
+            f"{name:36} {value / base:6.3f}x bare Flask-RESTful  {value / sync:6.3f}x chassis sync"
+        )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -467,12 +468,15 @@ def test_opt_out_leaves_flasks_own_bridge(
 # --- processes: exit, fork, gunicorn ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 @pytest.mark.parametrize("flags", [[], ["-W", "default"]], ids=["default", "warnings-shown"])
-def test_process_using_a_pooled_engine_exits_silently(tmp_path: Path, flags: list[str]) -> None:
+def test_process_using_a_pooled_engine_exits_silently(
+    tmp_path: Path, flags: list[str], loop: str
+) -> None:
     result = subprocess.run(
         [sys.executable, *flags, "-m", "tests.apps.clean_exit", str(tmp_path / "db"), "register"],
         cwd=ROOT,
-        env=_subprocess_env(),
+        env=_subprocess_env(CST_ASYNC_LOOP=loop),
         capture_output=True,
         text=True,
         timeout=60,
@@ -495,7 +499,54 @@ def test_process_with_an_unregistered_engine_exits_silently(tmp_path: Path) -> N
     assert result.stderr == ""
 
 
-def test_forked_child_gets_its_own_loop_and_pool(database: Database) -> None:
+@pytest.mark.parametrize(
+    ("choice", "loop_class"),
+    [
+        ("", "uvloop.Loop"),
+        ("auto", "uvloop.Loop"),
+        ("uvloop", "uvloop.Loop"),
+        ("asyncio", "asyncio.unix_events._UnixSelectorEventLoop"),
+    ],
+)
+def test_cst_async_loop_picks_the_loop_uvloop_by_default(choice: str, loop_class: str) -> None:
+    script = (
+        "from cst_chassis.async_bridge import get_loop; "
+        "loop = get_loop(); print(f'{type(loop).__module__}.{type(loop).__qualname__}')"
+    )
+    env = _subprocess_env(CST_ASYNC_LOOP=choice) if choice else _subprocess_env()
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.strip() == loop_class
+
+
+def test_cst_async_loop_with_a_bad_value_fails_naming_it() -> None:
+    script = (
+        "import asyncio; from cst_chassis.async_bridge import run_coroutine; "
+        "run_coroutine(asyncio.sleep, 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_subprocess_env(CST_ASYNC_LOOP="trio"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "AsyncBridgeError: CST_ASYNC_LOOP must be one of auto, asyncio, uvloop, not 'trio'" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_forked_child_gets_its_own_loop_and_pool(database: Database, loop: str) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -505,7 +556,7 @@ def test_forked_child_gets_its_own_loop_and_pool(database: Database) -> None:
             json.dumps(database.async_connect_args),
         ],
         cwd=ROOT,
-        env=_subprocess_env(),
+        env=_subprocess_env(CST_ASYNC_LOOP=loop),
         capture_output=True,
         text=True,
         timeout=60,
@@ -654,6 +705,128 @@ def test_gunicorn_preloaded_workers_each_serve_from_their_own_loop(
     logs = "".join(gunicorn_app.stderr + gunicorn_app.stdout)
     for noise in ("Traceback", "Event loop is closed", "[ERROR]", "Exception ignored"):
         assert noise not in logs
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+BIN = Path(sys.executable).parent
+# How each server starts its workers: gunicorn --preload and uWSGI (without lazy-apps) import the
+# app in the master, which already ran coroutines on its loop, then fork; granian's master
+# imports nothing and forks workers that import the app themselves.
+FORKING_SERVERS: dict[str, tuple[bool, list[str]]] = {
+    "granian": (
+        False,
+        [
+            str(BIN / "granian"),
+            "--interface=wsgi",
+            "--workers=2",
+            "--blocking-threads=4",
+            "--host=127.0.0.1",
+            "--port={port}",
+            "--workers-kill-timeout=5",
+            "--log-level=error",
+            "tests.apps.async_app:app",
+        ],
+    ),
+    "uwsgi": (
+        True,
+        [
+            str(BIN / "uwsgi"),
+            "--http11-socket=127.0.0.1:{port}",
+            "--master",
+            "--processes=2",
+            "--threads=4",
+            "--module=tests.apps.async_app:app",
+            "--die-on-term",
+            "--need-app",
+            "--disable-logging",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("server", "loop"), [("granian", "uvloop"), ("uwsgi", "uvloop"), ("uwsgi", "asyncio")]
+)
+def test_server_workers_each_serve_from_their_own_loop_and_exit_cleanly(
+    server: str, loop: str, database: Database
+) -> None:
+    preloaded, template = FORKING_SERVERS[server]
+    env = _subprocess_env(
+        CST_ASYNC_LOOP=loop,
+        ASYNC_APP_DB_URL=database.async_url,
+        ASYNC_APP_CONNECT_ARGS=json.dumps(database.async_connect_args),
+    )
+    if not preloaded:  # every worker imports the app: seed once, here
+        seeded = subprocess.run(
+            [sys.executable, "-c", "import tests.apps.async_app"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (seeded.returncode, seeded.stderr) == (0, "")
+        env["ASYNC_APP_SEED"] = "0"
+    port = _free_port()
+    process = subprocess.Popen(
+        [part.format(port=port) for part in template],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        answers = _whoami_until_both_workers_answer(port, process)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate(timeout=10)
+
+    assert all(a["status"] == 200 and a["meta"]["operation_id"] == a["op"] for a in answers)
+    data = [answer["data"] for answer in answers]
+    assert all(d["names"] == [item_name(i) for i in (1, 2, 3)] for d in data)
+    loop_of = {d["pid"]: {e["loop_thread"] for e in data if e["pid"] == d["pid"]} for d in data}
+    assert len(loop_of) == 2  # both workers answered
+    assert all(len(threads) == 1 for threads in loop_of.values())  # one loop per worker
+    worker_loops = {next(iter(threads)) for threads in loop_of.values()}
+    assert len(worker_loops) == 2
+    if preloaded:  # the master's loop (which ran at import time) serves no worker
+        assert data[0]["preload_pid"] not in loop_of
+        assert data[0]["preload_loop_thread"] not in worker_loops
+    assert process.returncode == 0, output
+    for noise in ("Traceback", "Event loop is closed", "[ERROR]", "Exception ignored"):
+        assert noise not in output
+
+
+def _whoami_until_both_workers_answer(
+    port: int, process: subprocess.Popen[str]
+) -> list[dict[str, Any]]:
+    answers: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    n = 0
+    while len({a["data"]["pid"] for a in answers}) < 2 or len(answers) < 40:
+        assert time.monotonic() < deadline, "both workers did not answer within 60 s"
+        assert process.poll() is None, "the server exited"
+        n += 1
+        try:
+            reply = get("127.0.0.1", port, "/whoami", {"X-Operation-ID": f"srv-{n}"})
+        except OSError:  # not listening yet
+            time.sleep(0.1)
+            continue
+        assert reply.status == 200, reply.body
+        answers.append({"status": reply.status, "op": f"srv-{n}", **reply.body})
+    return answers
 
 
 def test_get_loop_returns_the_loop_the_bridge_runs_on() -> None:

@@ -209,6 +209,8 @@ def _text_format(key: str, value: object) -> str:
     except (ValueError, KeyError, TypeError):
         raise ChassisConfigError(key, value, expected) from None
     return value
+
+
 def _seconds_or_zero(key: str, value: object) -> float:
     if isinstance(value, int | float | str) and not isinstance(value, bool):
         with contextlib.suppress(ValueError):
@@ -236,12 +238,6 @@ def _endpoint(key: str, value: object) -> str:
         if _ENDPOINT.fullmatch(path) and "//" not in path and path != "/":
             return path
     raise ChassisConfigError(key, value, "a URL path such as /status")
-
-
-def _optional_endpoint(key: str, value: object) -> str | None:
-    if isinstance(value, str) and value.strip().lower() in {"none", "off"}:
-        return None
-    return _endpoint(key, value)
 
 
 def load_config(
@@ -287,6 +283,7 @@ def load_config(
         ),
         metrics_endpoint=source.get(
             "CST_METRICS_ENDPOINT", _optional_endpoint, _default("/metrics")
+        ),
         openapi_enabled=source.get("CST_OPENAPI_ENABLED", _boolean, False),
         openapi_path=source.get("CST_OPENAPI_PATH", _endpoint, "/openapi.json"),
         openapi_docs_path=source.get(

@@ -1,10 +1,11 @@
-"""The app the gunicorn test serves (``--preload``, two gthread workers).
+"""The app the server tests serve: gunicorn ``--preload``, uWSGI (no lazy-apps), granian.
 
 A module-level pooled ``AsyncEngine`` that the master already uses at import time (it creates
 and fills a table on its own event loop), then every worker uses: each worker must get its own
 loop and a fresh pool. ``/whoami`` tells which process and loop thread answered.
 
-Environment: ``ASYNC_APP_DB_URL`` (an async SQLAlchemy URL), ``ASYNC_APP_CONNECT_ARGS`` (JSON).
+Environment: ``ASYNC_APP_DB_URL`` (an async SQLAlchemy URL), ``ASYNC_APP_CONNECT_ARGS`` (JSON),
+``ASYNC_APP_SEED=0`` to skip the seeding (run ``python -m tests.apps.async_app`` first).
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ async def _loop_thread() -> int:
     return threading.get_native_id()
 
 
-run_coroutine(_seed)
+# A server whose workers each import this module (granian) seeds once beforehand instead.
+if os.environ.get("ASYNC_APP_SEED", "1") == "1":
+    run_coroutine(_seed)
 PRELOAD_PID = os.getpid()
 PRELOAD_LOOP_THREAD = run_coroutine(_loop_thread)
 

@@ -45,6 +45,7 @@ from tests.reliability.service import (
 
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
+GRANIAN = Path(sys.executable).with_name("granian")
 POSTGRES_URL = os.environ.get("CST_TEST_POSTGRES_URL")
 SKIP_POSTGRES = "CST_TEST_POSTGRES_URL is not set (CI sets it; PostgreSQL cases skipped)"
 HEADER = "X-Operation-ID"
@@ -335,13 +336,14 @@ def wait_until_serving(port: int, alive: Callable[[], bool], timeout: float = 30
 
 
 @dataclass
-class GunicornServer:
-    """A running gunicorn master; its workers' stdout goes to ``stdout_path``."""
+class ServerProcess:
+    """A running server master (gunicorn, granian); its workers' stdout goes to ``stdout_path``."""
 
     process: subprocess.Popen[bytes]
     port: int
     stdout_path: Path
     stderr_path: Path
+    name: str = "gunicorn"
 
     def log_text(self) -> str:
         return self.stdout_path.read_text(encoding="utf-8", errors="replace")
@@ -400,7 +402,7 @@ def gunicorn_server(
             pass_fds=(listener.fileno(),),
         )
     listener.close()
-    server = GunicornServer(process, port, stdout_path, stderr_path)
+    server = ServerProcess(process, port, stdout_path, stderr_path)
     try:
         wait_until_serving(port, server.alive)
         deadline = time.monotonic() + 30
@@ -415,6 +417,92 @@ def gunicorn_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+
+
+# The load and fault tests were written for gunicorn first; granian's master looks the same to them.
+GunicornServer = ServerProcess
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def granian_server(
+    settings: ServiceSettings,
+    directory: Path,
+    *,
+    workers: int = 2,
+    threads: int = 8,
+    factory: str = "tests.reliability.service:create_app_from_env",
+) -> Iterator[ServerProcess]:
+    """Run the service on granian's WSGI interface, as the README's "Deployment" says.
+
+    granian binds its socket itself (no fd:// as with gunicorn): the port is one the OS just
+    handed out, retried if another process takes it first.
+    """
+    tag = uuid.uuid4().hex[:8]
+    stdout_path = directory / f"granian-{tag}.out"
+    stderr_path = directory / f"granian-{tag}.err"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CST_")}
+    env[SETTINGS_ENV] = settings.to_json()
+    env["PYTHONPATH"] = str(REPO)
+    for attempt in range(3):
+        port = _free_port()
+        command = [
+            str(GRANIAN),
+            "--interface=wsgi",
+            f"--workers={workers}",
+            f"--blocking-threads={threads}",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--workers-kill-timeout=5",
+            # granian logs to stdout, where the checks want only the service's own lines; at
+            # warning level it notes that 8 threads is "quite high" for one interpreter.
+            "--log-level=error",
+            "--factory",
+            factory,
+        ]
+        with stdout_path.open("ab") as stdout, stderr_path.open("ab") as stderr:
+            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout, stderr=stderr)
+        server = ServerProcess(process, port, stdout_path, stderr_path, "granian")
+        try:
+            wait_until_serving(port, server.alive)
+        except (RuntimeError, TimeoutError):
+            _stop(process)
+            if attempt == 2:
+                raise
+            continue
+        break
+    try:
+        deadline = time.monotonic() + 30
+        while len(server.worker_pids()) < workers and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+# The multi-process servers the fault tests run on, by name (2 workers x 8 threads each).
+SERVERS: dict[
+    str, Callable[[ServiceSettings, Path], contextlib.AbstractContextManager[ServerProcess]]
+] = {
+    "gunicorn": gunicorn_server,
+    "granian": granian_server,
+}
 
 
 def child_pids(parent: int) -> set[int]:

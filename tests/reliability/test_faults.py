@@ -1,9 +1,10 @@
 """Faults: the database goes away under load, views that fail, clients that hang up.
 
-Database outages run the service under gunicorn (2 workers x 8 threads) with a background load of
-sync, async and ``/status`` requests, cut the database, restore it, and check every response:
-``/status`` turns 503 within ``CST_HEALTH_CHECK_TIMEOUT``, resources answer an error envelope
-within a bound, nothing hangs, the workers stay up, and everything answers 200 after recovery.
+Database outages run the service under gunicorn and granian (2 workers x 8 threads each) with a
+background load of sync, async and ``/status`` requests, cut the database, restore it, and check
+every response: ``/status`` turns 503 within ``CST_HEALTH_CHECK_TIMEOUT``, resources answer an
+error envelope within a bound, nothing hangs, the workers stay up, and everything answers 200
+after recovery.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.reliability.service import LEAK_MESSAGE
 from tests.reliability.support import (
     NO_ID,
     POSTGRES_URL,
+    SERVERS,
     SKIP_POSTGRES,
     BackgroundLoad,
     GunicornServer,
@@ -170,7 +172,7 @@ def check_outage(outage: Outage, server: GunicornServer, pids_before: set[int]) 
     if recovery > RECOVERY_BOUND:
         problems.append(f"recovery took {recovery:.2f} s > {RECOVERY_BOUND} s")
     if not server.alive():
-        problems.append("the gunicorn master exited")
+        problems.append(f"the {server.name} master exited")
     if server.worker_pids() != pids_before:
         problems.append(f"workers changed: {pids_before} -> {server.worker_pids()}")
     # gthread's 8 request threads, the chassis event loop, the main thread and a few helpers
@@ -182,7 +184,7 @@ def check_outage(outage: Outage, server: GunicornServer, pids_before: set[int]) 
     worst = max((o.latency for o in failing if o.planned.kind != "status"), default=0.0)
     worst_status = max((o.latency for o in during if o.planned.kind == "status"), default=0.0)
     report(
-        f"fault {outage.name}: /status 503 {_seconds(detected)} after the cut "
+        f"fault {outage.name} on {server.name}: /status 503 {_seconds(detected)} after the cut "
         f"(timeout {HEALTH_TIMEOUT} s, slowest /status {worst_status:.2f} s); resources failed "
         f"within {worst:.2f} s; all 200 again {recovery:.2f} s after the restore; "
         f"{len(outcomes)} requests, {len(failing)} failed cleanly, "
@@ -195,11 +197,14 @@ def _seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f} s"
 
 
-@pytest.fixture
-def sqlite_service(tmp_path: Path) -> Iterator[tuple[ServiceDatabase, GunicornServer]]:
+@pytest.fixture(params=list(SERVERS))
+def sqlite_service(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[ServiceDatabase, GunicornServer]]:
+    serve = SERVERS[request.param]
     with (
         service_database("sqlite", tmp_path) as database,
-        gunicorn_server(database.settings(config=FAULT_CONFIG), tmp_path) as server,
+        serve(database.settings(config=FAULT_CONFIG), tmp_path) as server,
     ):
         yield database, server
 
@@ -224,12 +229,15 @@ def test_sqlite_locked_under_load_fails_cleanly_and_recovers(
     check_outage(outage, server, pids)
 
 
-@pytest.fixture
-def postgres_service(tmp_path: Path) -> Iterator[tuple[TcpProxy, GunicornServer]]:
+@pytest.fixture(params=list(SERVERS))
+def postgres_service(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[TcpProxy, GunicornServer]]:
+    serve = SERVERS[request.param]
     with (
         service_database("postgresql", tmp_path) as database,
         TcpProxy(database.address()) as proxy,
-        gunicorn_server(
+        serve(
             database.settings(port=proxy.port, pool_size=3, max_overflow=3, config=FAULT_CONFIG),
             tmp_path,
         ) as server,
