@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, Response, make_response
 from flask.signals import got_request_exception
 from flask_restful import abort, reqparse
 from werkzeug.exceptions import Conflict
+from werkzeug.wrappers import Response as ResponseBase
 
 from cst_chassis import (
     ChassisApi,
