@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, Response, make_response
 from flask.signals import got_request_exception
 from flask_restful import abort, reqparse
 from werkzeug.exceptions import Conflict
+from werkzeug.wrappers import Response as ResponseBase
 
 from cst_chassis import (
     ChassisApi,
@@ -530,3 +531,19 @@ def test_drop_in_path_sends_the_same_bytes_as_chassis_api() -> None:
         assert response.headers["X-A"] == "1"
         bodies.append((response.status_code, response.headers["Content-Type"], response.data))
     assert bodies[0] == bodies[1]
+
+
+def test_an_api_that_overrides_make_response_still_sees_every_response(app: Flask) -> None:
+    class TaggingApi(flask_restful.Api):
+        def make_response(self, data: Any, *args: Any, **kwargs: Any) -> ResponseBase:
+            response = super().make_response(data, *args, **kwargs)
+            response.headers["X-Tagged"] = "yes"
+            return response
+
+    class R(ApiResource):
+        def get(self) -> str:
+            return "tagged"
+
+    TaggingApi(app).add_resource(R, "/r")
+    response = app.test_client().get("/r")
+    assert (response.headers["X-Tagged"], response.get_json()["data"]) == ("yes", "tagged")

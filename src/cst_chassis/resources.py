@@ -57,6 +57,9 @@ class ApiResource(Resource):
     # The Api this class was last added to (flask-restful keeps per-class state the same way:
     # ``mediatypes``, ``endpoint``); None when it was registered without flask-restful.
     _api: ClassVar[flask_restful.Api | None] = None
+    # Whether that Api renders through flask-restful's own make_response (a subclass that
+    # overrides it must see every response, so the JSON shortcut is off).
+    _stock_make_response: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -69,7 +72,11 @@ class ApiResource(Resource):
     def as_view(cls, name: str, *class_args: Any, **class_kwargs: Any) -> Any:
         # Api.add_resource sets cls.mediatypes to a closure over the Api just before this call:
         # the one place the Api is reachable from the resource.
-        cls._api = _api_of(cls)
+        cls._api = api = _api_of(cls)
+        cls._stock_make_response = api is not None and type(api).make_response in {
+            flask_restful.Api.make_response,
+            ChassisApi.make_response,
+        }
         return super().as_view(name, *class_args, **class_kwargs)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -117,7 +124,7 @@ class ApiResource(Resource):
                     headers = Headers(headers)
                     headers.extend(extra_headers)
             api = self._api
-            if api is not None and takes_json_shortcut(api):
+            if self._stock_make_response and api is not None and takes_json_shortcut(api):
                 # The bytes flask-restful's output_json would send, without its negotiation.
                 return json_response(body, code, headers)
             return body, code, headers
