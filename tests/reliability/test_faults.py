@@ -50,7 +50,10 @@ RESOURCE_BOUND = 4.0
 STATUS_BOUND = HEALTH_TIMEOUT + 1.0
 RECOVERY_BOUND = 10.0
 FAILURE_STATUSES = {500, 503, 504}
-MAX_WORKER_THREADS = 16
+# Threads a worker may have: gthread's 8 request threads, or granian's 8 blocking threads plus its
+# Rust runtime threads (which also show in /proc), and the chassis loop, the main thread and a
+# few helpers (health probes). Calls stuck on the dead database must not add a thread each.
+MAX_WORKER_THREADS = {"gunicorn": 16, "granian": 20}
 
 
 @dataclass
@@ -175,11 +178,10 @@ def check_outage(outage: Outage, server: GunicornServer, pids_before: set[int]) 
         problems.append(f"the {server.name} master exited")
     if server.worker_pids() != pids_before:
         problems.append(f"workers changed: {pids_before} -> {server.worker_pids()}")
-    # gthread's 8 request threads, the chassis event loop, the main thread and a few helpers
-    # (health probes): calls stuck on the dead database must not add a thread each.
     threads = server.worker_threads()
-    if any(count > MAX_WORKER_THREADS for count in threads.values()):
-        problems.append(f"worker thread counts {threads} > {MAX_WORKER_THREADS}")
+    bound = MAX_WORKER_THREADS[server.name]
+    if any(count > bound for count in threads.values()):
+        problems.append(f"worker thread counts {threads} > {bound}")
     failing = [o for o in during if o.status != 200]
     worst = max((o.latency for o in failing if o.planned.kind != "status"), default=0.0)
     worst_status = max((o.latency for o in during if o.planned.kind == "status"), default=0.0)
