@@ -137,7 +137,13 @@ Broken.get.__annotations__["return"] = "NoSuchType"
 
 
 def _app(make_app: AppFactory, **config: Any) -> Flask:
-    app = make_app(CST_OPENAPI_ENABLED=True, CST_PROJECT_VERSION="2.0.0", **config)
+    # A keyset resource is registered below: the chassis refuses to start without a cursor secret.
+    app = make_app(
+        CST_OPENAPI_ENABLED=True,
+        CST_PROJECT_VERSION="2.0.0",
+        CST_CURSOR_SECRET="openapi-tests-cursor-secret",
+        **config,
+    )
     api = ChassisApi(app)
     api.add_resource(Items, "/items")
     api.add_resource(ItemsByCursor, "/items/by-cursor")
