@@ -442,7 +442,8 @@ def install_metrics(app: Flask, state: ChassisState, explicitly_configured: bool
 
     app.add_url_rule(endpoint, "cst_chassis_metrics", view)
     got_request_exception.connect(metrics.count_exception, app, weak=False)
-    _instrument_async(app, metrics)
+    if config.async_bridge:  # with CST_ASYNC_BRIDGE off, Flask's own bridge is left untouched
+        _instrument_async(app, metrics)
     middleware = MetricsMiddleware(app.wsgi_app, metrics)
     middleware.on_first_request = watch_databases(app, state.db, metrics)
     app.wsgi_app = middleware  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
