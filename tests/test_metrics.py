@@ -337,3 +337,20 @@ def test_readme_lists_every_metric() -> None:
     for name, (kind, labels) in METRIC_NAMES.items():
         row = f"| `{name}` | {kind} | " + ", ".join(f"`{label}`" for label in labels)
         assert row in readme, f"README's metrics table lacks {name}"
+
+
+def test_gunicorn_on_starting_removes_only_metrics_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from cst_chassis.gunicorn_hooks import on_starting
+
+    directory = tmp_path / "prom"
+    directory.mkdir()
+    for name in ["counter_12.db", "histogram_12.db", "gauge_livesum_12.db", "notes.txt"]:
+        (directory / name).write_text("x")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    on_starting(None)
+    assert [entry.name for entry in directory.iterdir()] == ["notes.txt"]
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "new"))
+    on_starting(None)
+    assert (tmp_path / "new").is_dir()

@@ -5,8 +5,9 @@ import the hooks into your own ``gunicorn.conf.py``::
 
     from cst_chassis.gunicorn_hooks import child_exit, on_starting, post_worker_init
 
-- :func:`on_starting` (master, once): empties ``PROMETHEUS_MULTIPROC_DIR`` (creating it if
-  needed), so counters start from zero and no dead process's files linger from a previous run;
+- :func:`on_starting` (master, once): removes prometheus_client's files from
+  ``PROMETHEUS_MULTIPROC_DIR`` (creating it if needed), so counters start from zero and no dead
+  process's files linger from a previous run;
 - :func:`child_exit` (master, per exited worker): tells prometheus_client the worker is gone, so
   its ``live*`` gauges (in flight, pools, health) stop counting;
 - :func:`post_worker_init` (each worker): wraps the worker's SIGTERM handler so that readiness
@@ -20,7 +21,7 @@ reads it at import): the hooks only clean it.
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -30,18 +31,23 @@ from cst_chassis.shutdown import begin_shutdown
 
 __all__ = ["child_exit", "on_starting", "post_worker_init"]
 
+# The files prometheus_client's multiprocess mode writes, one per metric type and process.
+_METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_[0-9]+\.db")
+
 
 def on_starting(server: Any) -> None:
-    """Empty (or create) ``PROMETHEUS_MULTIPROC_DIR`` before any worker starts."""
+    """Remove prometheus_client's files from ``PROMETHEUS_MULTIPROC_DIR`` (creating it if needed).
+
+    Only its own files (``counter_<pid>.db``, ``gauge_livesum_<pid>.db``, ...) are removed: a
+    directory set by mistake to a shared one (``/tmp``) loses nothing else.
+    """
     directory = os.environ.get(MULTIPROC_ENV)
     if not directory:
         return
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     for entry in path.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
+        if _METRICS_FILE.fullmatch(entry.name) and entry.is_file():
             entry.unlink()
 
 

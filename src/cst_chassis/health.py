@@ -1,10 +1,12 @@
-"""The health endpoint: ``GET /status`` (``CST_HEALTH_CHECK_ENDPOINT``).
+"""The health endpoint, ``GET /status`` (``CST_HEALTH_CHECK_ENDPOINT``), and readiness.
 
 200 when the database (if any) answers and every custom check passes, else 503; the body always
 has ``name`` and ``version`` (the seed's shape), never an exception text, a URL or a traceback.
 The database probe and the custom checks run concurrently, so the answer comes within
 ``CST_HEALTH_CHECK_TIMEOUT`` seconds however many checks there are and whatever they wait on
-(see :mod:`cst_chassis.health_runner` for why a stuck check cannot pile up threads).
+(see :mod:`cst_chassis.health_runner` for why a stuck check cannot pile up threads, and why
+polls never hold a server thread past the timeout). Readiness (``CST_READINESS_ENDPOINT``) runs
+the same checks, and answers 503 at once once the process is shutting down.
 Failures are logged on the ``cst_chassis.health`` logger, with the request's operation id.
 """
 
@@ -65,7 +67,8 @@ class HealthBody(TypedDict):
     ``last_migration`` and ``migrations_pending`` come from the database and are absent when it
     did not answer; ``head`` comes from the code and is always there when Alembic is configured.
     ``last_migration`` and ``head`` are a string, ``null``, or a sorted list when there are
-    several (branched migrations).
+    several (branched migrations). ``shutting_down`` is only in readiness answers, ``true``,
+    once the process is shutting down (:mod:`cst_chassis.shutdown`).
     """
 
     name: str

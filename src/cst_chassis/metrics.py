@@ -305,12 +305,13 @@ class MetricsMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self.on_first_request is not None and self.on_first_request():
             self.on_first_request = None
-        # (status, matched rule), noted in start_response: Flask calls it while the request
-        # is still in the environ (it clears it when the request context is popped).
-        started_with: list[tuple[str, Any]] = []
+        # The status, and the request, noted in start_response: Flask calls it while the request
+        # is still in the environ (it takes it out when the request context is popped).
+        noted: list[Any] = []
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            started_with.append((status, getattr(environ.get(_REQUEST_KEY), "url_rule", None)))
+            noted.append(status)
+            noted.append(environ.get(_REQUEST_KEY))
             return start_response(status, headers, exc_info)
 
         self._enter()
@@ -318,17 +319,19 @@ class MetricsMiddleware:
         try:
             app_iter = self.wsgi_app(environ, start)
         except BaseException:  # the server answers 500 (PROPAGATE_EXCEPTIONS, e.g. testing)
-            started_with.append(("500", getattr(environ.get(_REQUEST_KEY), "url_rule", None)))
+            noted.extend(("500", environ.get(_REQUEST_KEY)))
             raise
         finally:
             elapsed = time.perf_counter() - started
             self._leave()
-            status, rule = started_with[-1] if started_with else ("500", None)
-            key = (
-                _method(environ["REQUEST_METHOD"]),
-                UNMATCHED if rule is None else rule.rule,
-                status[:3],
-            )
+            method = environ["REQUEST_METHOD"]
+            if method not in _METHODS:
+                method = "other"
+            if noted:
+                rule = getattr(noted[-1], "url_rule", None)
+                key = (method, UNMATCHED if rule is None else rule.rule, noted[-2][:3])
+            else:
+                key = (method, UNMATCHED, "500")
             child = self._children.get(key)
             if child is None:
                 child = self._children[key] = self.metrics.requests.labels(*key)
@@ -439,7 +442,8 @@ def install_metrics(app: Flask, state: ChassisState, explicitly_configured: bool
 
     app.add_url_rule(endpoint, "cst_chassis_metrics", view)
     got_request_exception.connect(metrics.count_exception, app, weak=False)
-    _instrument_async(app, metrics)
+    if config.async_bridge:  # with CST_ASYNC_BRIDGE off, Flask's own bridge is left untouched
+        _instrument_async(app, metrics)
     middleware = MetricsMiddleware(app.wsgi_app, metrics)
     middleware.on_first_request = watch_databases(app, state.db, metrics)
     app.wsgi_app = middleware  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app

@@ -13,6 +13,7 @@ which may come after the chassis's ``init_app``: they are looked up at the first
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ __all__ = ["watch_databases", "watch_engine"]
 
 DEFAULT_LABEL = "default"
 # Engines already watched (an engine shared by two apps is watched by the first one).
-_watched: set[int] = set()
+_watched: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def watch_databases(
@@ -66,9 +67,9 @@ def watch_databases(
 def watch_engine(engine: Engine | AsyncEngine, label: str, metrics: ChassisMetrics) -> None:
     """Keep the pool gauges of ``engine`` under ``database=label`` up to date."""
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
-    if id(sync_engine) in _watched:
+    if sync_engine in _watched:
         return
-    _watched.add(id(sync_engine))
+    _watched.add(sync_engine)
     size = metrics.pool_size.labels(label)
     checked_out = metrics.pool_checked_out.labels(label)
     overflow = metrics.pool_overflow.labels(label)
