@@ -40,6 +40,7 @@ from cst_chassis.tracing import (
     TraceContext,
     continue_trace,
     new_trace_context,
+    own_trace_context,
     parse_traceparent,
     trace_context_var,
 )
@@ -60,7 +61,7 @@ TRACEPARENT_HEADER = "cst_traceparent"
 TRACESTATE_HEADER = "cst_tracestate"
 
 # The tokens of each running task, by task id: reset in task_postrun, in the same thread.
-_tokens: dict[str, tuple[Token[str | None], Token[TraceContext | None]]] = {}
+_tokens: dict[str, tuple[Token[str | None], Token[TraceContext | str | None]]] = {}
 _logging_config: list[ChassisConfig] = []
 
 
@@ -106,8 +107,8 @@ def _on_prerun(task_id: str, task: Task[Any, Any], **_kwargs: Any) -> None:
         # Run eagerly inside a request: keep its id. Sent from outside any request: a fresh one.
         operation_id = operation_id_var.get() or new_operation_id()
     if trace is None:
-        trace = trace_context_var.get()
-        trace = trace.child() if trace is not None else new_trace_context(_hex(operation_id))
+        current = own_trace_context()
+        trace = current.child() if current is not None else new_trace_context(_hex(operation_id))
     _tokens[task_id] = (operation_id_var.set(operation_id), trace_context_var.set(trace))
 
 

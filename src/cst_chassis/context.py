@@ -13,7 +13,7 @@ from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import TypeGuard
 
-from cst_chassis.tracing import get_trace_context, trace_context_var
+from cst_chassis.tracing import current_trace
 
 __all__ = [
     "DEFAULT_HEADER",
@@ -81,12 +81,11 @@ def outgoing_headers() -> dict[str, str]:
     """
     operation_id = operation_id_var.get()
     headers = {} if operation_id is None else {header_name_var.get(): operation_id}
-    own = trace_context_var.get()
-    trace = get_trace_context()
+    trace, from_otel = current_trace()
     if trace is not None:
         # The chassis's own span is recorded nowhere, so the callee's parent is a fresh child
         # span id; an OpenTelemetry span is exported, so it is the parent itself.
-        outgoing = trace.child() if trace is own else trace
+        outgoing = trace if from_otel else trace.child()
         headers["traceparent"] = outgoing.traceparent
         if outgoing.tracestate is not None:
             headers["tracestate"] = outgoing.tracestate

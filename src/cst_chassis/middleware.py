@@ -59,25 +59,28 @@ class OperationIdMiddleware:
             first()
         incoming = environ.get(self._environ_key)
         traceparent = environ.get("HTTP_TRACEPARENT")
-        trace = None
+        continued = None
         if traceparent is not None:
-            trace = continue_trace(traceparent, environ.get("HTTP_TRACESTATE"))
-        if trace is None:
+            continued = continue_trace(traceparent, environ.get("HTTP_TRACESTATE"))
+        trace: TraceContext | str
+        if continued is None:
             # One random draw for both ids: a uuid4 (version and variant bits set) whose hex
-            # digits are the trace id, and 8 bytes for the span id.
+            # digits are the trace id, and 8 bytes for the span id; kept as a string until
+            # someone asks for the TraceContext (see trace_context_var).
             raw = bytearray(os.urandom(24))
             raw[6] = (raw[6] & 0x0F) | 0x40
             raw[8] = (raw[8] & 0x3F) | 0x80
-            h = raw.hex()
-            trace = TraceContext(h[:32], h[32:])
+            h = trace = raw.hex()
             if valid_operation_id(incoming):
                 operation_id = incoming
             else:
                 operation_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
-        elif valid_operation_id(incoming):
-            operation_id = incoming
         else:
-            operation_id = operation_id_of_trace(trace.trace_id)
+            trace = continued
+            if valid_operation_id(incoming):
+                operation_id = incoming
+            else:
+                operation_id = operation_id_of_trace(continued.trace_id)
         header = (self.header_name, operation_id)
 
         def start_with_id(
@@ -115,7 +118,9 @@ class _ResponseBody:
 
     __slots__ = ("_app_iter", "_operation_id", "_running", "_trace")
 
-    def __init__(self, app_iter: Iterable[bytes], operation_id: str, trace: TraceContext) -> None:
+    def __init__(
+        self, app_iter: Iterable[bytes], operation_id: str, trace: TraceContext | str
+    ) -> None:
         self._app_iter = app_iter
         self._operation_id = operation_id
         self._trace = trace

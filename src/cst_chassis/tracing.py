@@ -21,7 +21,7 @@ import os
 import re
 import sys
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -80,7 +80,10 @@ class TraceContext(NamedTuple):
         )
 
 
-trace_context_var: ContextVar[TraceContext | None] = ContextVar(
+# A new trace is stored as its 48 hex digits (trace id, then span id) and turned into a
+# TraceContext only when asked for: building the tuple for every request, logged or not, was
+# most of the per-request cost of tracing.
+trace_context_var: ContextVar[TraceContext | str | None] = ContextVar(
     "cst_chassis_trace_context", default=None
 )
 
@@ -143,23 +146,34 @@ def continue_trace(traceparent: str, tracestate: str | None) -> TraceContext | N
     )
 
 
-def _otel_trace() -> ModuleType | None:
+def own_trace_context() -> TraceContext | None:
+    """The chassis's own trace context of the current request or task (OpenTelemetry ignored)."""
+    value = trace_context_var.get()
+    if isinstance(value, str):
+        return TraceContext(value[:32], value[32:])
+    return value
+
+
+def current_trace() -> tuple[TraceContext | None, bool]:
+    """The current trace context, and whether it is OpenTelemetry's active span."""
+    own = own_trace_context()
     # Only when the app imported it: the chassis itself never imports OpenTelemetry.
-    return sys.modules.get("opentelemetry.trace")
+    otel: ModuleType | None = sys.modules.get("opentelemetry.trace")
+    if otel is not None:
+        span_context = otel.get_current_span().get_span_context()
+        if span_context.is_valid:
+            return _from_span(span_context, own), True
+    return own, False
 
 
-def _otel_context(otel: ModuleType, fallback: TraceContext | None) -> TraceContext | None:
-    span_context = otel.get_current_span().get_span_context()
-    if not span_context.is_valid:
-        return fallback
-    tracestate = span_context.trace_state.to_header() or None
-    parent_id = fallback.parent_id if fallback is not None else None
+def _from_span(span_context: Any, own: TraceContext | None) -> TraceContext:
+    trace_id = format(span_context.trace_id, "032x")
     return TraceContext(
-        format(span_context.trace_id, "032x"),
+        trace_id,
         format(span_context.span_id, "016x"),
-        parent_id,
+        own.parent_id if own is not None and own.trace_id == trace_id else None,
         bool(span_context.trace_flags & 0x01),
-        tracestate,
+        span_context.trace_state.to_header() or None,
     )
 
 
@@ -169,8 +183,4 @@ def get_trace_context() -> TraceContext | None:
     With OpenTelemetry in use and a valid span active, the ids are that span's; otherwise they are
     the chassis's own (the incoming ``traceparent`` continued, or a new trace).
     """
-    current = trace_context_var.get()
-    otel = _otel_trace()
-    if otel is None:
-        return current
-    return _otel_context(otel, current)
+    return current_trace()[0]
