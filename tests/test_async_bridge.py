@@ -27,7 +27,14 @@ from flask import Flask, Response, g, request
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from cst_chassis import AsyncBridgeError, AsyncBridgeTimeout, ChassisApi, get_operation_id
+from cst_chassis import (
+    AsyncBridgeError,
+    AsyncBridgeTimeout,
+    ChassisApi,
+    CstMicroChassis,
+    async_bridge,
+    get_operation_id,
+)
 from cst_chassis.async_bridge import async_to_sync, get_loop, run_coroutine, spawn_background
 from cst_chassis.resources import ApiResource
 from tests.async_support import Item, create_items, get, item_name, serve
@@ -129,6 +136,23 @@ def test_pooled_async_engine_serves_many_threads_on_one_loop(
         assert 1 <= len(connections) <= POOL_SIZE
     finally:
         run_coroutine(engine.dispose)
+
+
+def test_init_app_registers_its_async_engine_once_for_exit_and_fork() -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine("sqlite+aiosqlite://")
+    callbacks = len(async_bridge._shutdown_callbacks)
+    try:
+        chassis = CstMicroChassis()
+        chassis.init_app(Flask("engine-a"), db=engine)
+        chassis.init_app(Flask("engine-b"), db=engine)  # one engine shared by two apps
+        async_bridge.register_engine(engine)
+        assert [e for e in async_bridge._engines if e is engine] == [engine]
+        assert async_bridge._shutdown_callbacks[callbacks:] == [engine.dispose]
+    finally:
+        async_bridge._engines.remove(engine)
+        del async_bridge._shutdown_callbacks[callbacks:]
 
 
 # --- context ----------------------------------------------------------------------------------

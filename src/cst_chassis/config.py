@@ -1,6 +1,6 @@
 """``CST_*`` settings: read once in ``init_app`` into a frozen :class:`ChassisConfig`.
 
-Each key is looked up in the process environment first, then in ``app.config`` (the seed's
+Each key is looked up in the process environment first, then in ``app.config`` (cst-micro-chassis's
 order). A bad value raises :class:`~cst_chassis.errors.ChassisConfigError` naming the key and
 the value; nothing falls back silently.
 """
@@ -19,7 +19,7 @@ from typing import Literal, TypeVar
 from cst_chassis.errors import ChassisConfigError
 from cst_chassis.logging import TEXT_FORMAT
 
-__all__ = ["ChassisConfig", "load_config"]
+__all__ = ["ChassisConfig"]
 
 T = TypeVar("T")
 LogFormat = Literal["text", "json"]

@@ -18,13 +18,7 @@ from typing import Any
 
 from cst_chassis.errors import ChassisConfigError
 
-__all__ = [
-    "MIN_SECRET_BYTES",
-    "CursorSecretError",
-    "check_keyset_views",
-    "cursor_secret",
-    "guard_view_functions",
-]
+__all__ = ["MIN_SECRET_BYTES", "CursorSecretError"]
 
 MIN_SECRET_BYTES = 16
 
