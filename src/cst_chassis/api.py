@@ -34,7 +34,7 @@ from cst_chassis.envelope import ErrorEnvelope, error_envelope
 
 __all__ = ["ChassisApi"]
 
-logger = logging.getLogger("cst_chassis")
+logger: logging.Logger = logging.getLogger("cst_chassis")
 
 _JSON = "application/json"
 # Accept values for which flask-restful's negotiation picks the default JSON representation.

@@ -56,7 +56,7 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
-logger = logging.getLogger("cst_chassis.async_bridge")
+logger: logging.Logger = logging.getLogger("cst_chassis.async_bridge")
 
 # The environment variable that picks the loop: auto (uvloop when installed), asyncio or uvloop.
 LOOP_ENV = "CST_ASYNC_LOOP"

@@ -49,7 +49,7 @@ T = TypeVar("T")
 DatabaseStatus = Literal["ok", "unavailable"]
 CheckStatus = Literal["ok", "failing"]
 
-logger = logging.getLogger("cst_chassis.health")
+logger: logging.Logger = logging.getLogger("cst_chassis.health")
 
 # Longest part of a driver's error message that goes into a log line.
 _MAX_REASON = 300

@@ -48,7 +48,7 @@ TRACE_TEXT_FORMAT = (
 NO_OPERATION_ID = "No operation_id"
 NO_TRACE = "-"
 
-logger = logging.getLogger("cst_chassis.logging")
+logger: logging.Logger = logging.getLogger("cst_chassis.logging")
 
 
 class OperationIdFilter(logging.Filter):

@@ -77,7 +77,7 @@ _MAX_ERROR_BODY = 65536
 LOOP_LAG_INTERVAL = 0.5
 
 # Every metric the chassis exports, with its type and labels (the README's table lists them).
-METRIC_NAMES = {
+METRIC_NAMES: dict[str, tuple[str, tuple[str, ...]]] = {
     "cst_http_request_duration_seconds": ("histogram", ("method", "route", "status")),
     "cst_http_requests_in_flight": ("gauge", ()),
     "cst_http_exceptions_total": ("counter", ("method", "route", "exception")),

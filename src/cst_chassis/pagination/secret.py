@@ -31,7 +31,7 @@ class CursorSecretError(ChassisConfigError):
 
     def __init__(self, key: str, message: str) -> None:
         self.key = key
-        self.value = None  # a secret, even a bad one, stays out of messages and logs
+        self.value: object = None  # a secret, even a bad one, stays out of messages and logs
         ValueError.__init__(self, message)
 
 
