@@ -34,6 +34,9 @@ from tests.reliability.support import (
     service_database,
 )
 
+# Servers, subprocesses or brokers: left out of `make check` (the Makefile).
+pytestmark = pytest.mark.slow
+
 KINDS = [
     "sqlite",
     pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)),

@@ -98,6 +98,7 @@ def _server_spans(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
     return {span.name: span for span in spans if span.kind == trace.SpanKind.SERVER}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/buy", "/buy-async"])
 def test_one_request_through_two_services_is_one_connected_trace(
     services: str,

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# Servers, subprocesses or brokers: left out of `make check` (the Makefile).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 USER_SERVICE = textwrap.dedent(
