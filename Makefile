@@ -46,6 +46,16 @@ pyright: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Mutation testing (mutmut 3; slow, not in CI): the modules and tests of [tool.mutmut] in
+# pyproject.toml, SQLite only. MUTANTS narrows the run, e.g. make mutation MUTANTS='cst_chassis.context*'.
+MUTANTS ?= cst_chassis.context* cst_chassis.middleware* cst_chassis.envelope* cst_chassis.pagination.*
+MUTATION_JOBS ?= 2
+
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,mutation]' $(PINS)
+	CST_TEST_POSTGRES_URL= $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
+	$(BIN)/mutmut results
+
 # The full reliability load (tests/reliability; README, "Reliability"): the tests marked `load`
 # with LOAD_REQUESTS requests per server (make test runs them with 3000 / 1500).
 LOAD_REQUESTS ?= 10000
