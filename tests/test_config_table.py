@@ -13,7 +13,7 @@ from cst_chassis._config_table import END, START, config_table, replace_table, t
 from cst_chassis.config import ChassisConfig, load_config, settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP_DIRS = {".git", ".venv", "node_modules", "site", "build", "dist"}
+SKIP_DIRS = {".git", ".venv", "node_modules", "site", "build", "dist", "mutants"}
 
 
 def _markdown_files() -> list[Path]:
