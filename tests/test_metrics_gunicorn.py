@@ -155,8 +155,12 @@ def test_pool_gauges_rise_while_connections_are_held(
     database: ServiceDatabase, tmp_path: Path
 ) -> None:
     with metrics_gunicorn(settings(database, tmp_path), tmp_path, threads=8) as service:
+        # A worker's pid exists before it has loaded the app (and watched its pool): wait for
+        # both instead of reading the first scrape.
+        wait_until(
+            lambda: service.scrape().value("cst_db_pool_size", database="default") == 2 * 5
+        )  # workers x size
         before = service.scrape()
-        assert before.value("cst_db_pool_size", database="default") == 2 * 5  # workers x size
         assert before.value("cst_db_pool_checked_out", database="default") == 0
         names = [f"hold{i}" for i in range(6)]  # fewer than one worker's threads: scrapes go on
         with ThreadPoolExecutor(len(names)) as pool:

@@ -214,8 +214,9 @@ class Setting:
 def _setting(
     key: str, parse: Callable[[str, object], T], default: T, default_text: str, accepted: str
 ) -> T:
-    # A dataclass field whose metadata declares the key: the loader, the README's table and
-    # init_app's docstring are all derived from these declarations.
+    # A dataclass field whose metadata declares the key: load_config and the docs' table
+    # (cst_chassis._config_table) are derived from these declarations, and a test holds
+    # init_app's docstring to their key list.
     setting = Setting(key, parse, default_text, accepted)
     found: T = field(default=default, metadata={_SETTING: setting})
     return found
