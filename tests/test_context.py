@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -10,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask, Response, stream_with_context
 
-import cst_chassis.context
 from cst_chassis import get_operation_id, outgoing_headers
 from cst_chassis.context import add_outgoing_headers, new_operation_id, valid_operation_id
 from tests.conftest import AppFactory
@@ -152,7 +152,7 @@ def test_new_operation_id_is_the_uuid4_of_its_random_bytes(
 ) -> None:
     # The standard library's uuid4 of the same bytes: version and variant bits set in the right
     # bytes, every other bit kept.
-    monkeypatch.setattr(cst_chassis.context.os, "urandom", lambda n: raw[:n])
+    monkeypatch.setattr(os, "urandom", lambda n: raw[:n])  # what new_operation_id reads
     assert new_operation_id() == str(uuid.UUID(bytes=raw, version=4))
 
 
