@@ -160,7 +160,7 @@ def test_with_an_active_span_outgoing_headers_name_that_span_as_parent(
 ) -> None:
     # The OTel span is exported, so the callee's parent is the span itself, not a child of it
     # that no backend would ever see.
-    provider, _ = exporter
+    provider, spans = exporter
     app = _instrumented(make_app(), provider)
 
     @app.get("/out")
@@ -169,6 +169,9 @@ def test_with_an_active_span_outgoing_headers_name_that_span_as_parent(
         own = f"00-{span.trace_id:032x}-{span.span_id:016x}"
         return {"own": own, "sent": outgoing_headers()["traceparent"]}
 
-    body = app.test_client().get("/out").json
+    body = app.test_client().get("/out", headers={"X-Operation-ID": "op-otel"}).json
     assert body is not None
     assert body["sent"].rsplit("-", 1)[0] == body["own"]
+    # ... and the server span carries the operation id, to find the request from its logs.
+    (server,) = _server_spans(spans).values()
+    assert (server.attributes or {}).get(OPERATION_ID_SPAN_ATTRIBUTE) == "op-otel"
