@@ -120,3 +120,9 @@ def test_on_first_request_runs_once_before_the_first_request() -> None:
     for _ in range(3):
         list(middleware({}, Recorder()))
     assert runs == [None]
+
+
+def test_close_of_an_iterable_without_close_is_a_no_op() -> None:
+    result = _middleware([b"plain", b"list"])({}, Recorder())
+    assert list(result) == [b"plain", b"list"]
+    result.close()  # type: ignore[attr-defined]  # WSGI: the server calls close() when present
