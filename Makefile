@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo demo-gunicorn demo-granian bench load clean
+.PHONY: test check lint typecheck pyright pytest mutation demo demo-gunicorn demo-granian bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]' $(PINS)
 	touch $(STAMP)
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) lint typecheck pyright pytest
+
+# The fast local loop: everything but the tests marked `slow` (servers, forks, subprocesses,
+# load). make test (and CI) runs them all.
+check: $(STAMP) lint typecheck
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -26,8 +31,30 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# pyright as a user sees the package: the built wheel, not the editable install (pyright's
+# --verifytypes does not follow the editable import hook), must be 100% typed.
+PYRIGHT_DIR := $(VENV)/pyright-wheel
+
+pyright: $(STAMP)
+	rm -rf $(PYRIGHT_DIR) && mkdir -p $(PYRIGHT_DIR)/site
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation -q -w $(PYRIGHT_DIR) .
+	$(BIN)/python -m zipfile -e $(PYRIGHT_DIR)/cst_chassis-*.whl $(PYRIGHT_DIR)/site
+	cd $(PYRIGHT_DIR) && PYTHONPATH="$(abspath $(PYRIGHT_DIR))/site" \
+		"$(abspath $(BIN))/pyright" --pythonpath "$(abspath $(BIN))/python" \
+		--verifytypes cst_chassis --ignoreexternal
+
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Mutation testing (mutmut 3; slow, not in CI): the modules and tests of [tool.mutmut] in
+# pyproject.toml, SQLite only. MUTANTS narrows the run, e.g. make mutation MUTANTS='cst_chassis.context*'.
+MUTANTS ?= cst_chassis.context* cst_chassis.middleware* cst_chassis.envelope* cst_chassis.pagination.*
+MUTATION_JOBS ?= 2
+
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,mutation]' $(PINS)
+	CST_TEST_POSTGRES_URL= $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
+	$(BIN)/mutmut results
 
 # The full reliability load (tests/reliability; README, "Reliability"): the tests marked `load`
 # with LOAD_REQUESTS requests per server (make test runs them with 3000 / 1500).

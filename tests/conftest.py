@@ -139,3 +139,11 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         yield from _sqlite_database(tmp_path)
     else:
         yield from _postgres_database()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The reliability suite (real servers under load, faults, hostile input) is slow as a whole.
+    reliability = Path(__file__).resolve().parent / "reliability"
+    for item in items:
+        if item.get_closest_marker("load") or reliability in item.path.parents:
+            item.add_marker(pytest.mark.slow)

@@ -161,6 +161,7 @@ def _exchange(port: int, head: bytes, body: bytes) -> bytes:
         return received
 
 
+@pytest.mark.slow
 def test_gunicorn_refuses_a_200_mb_post_without_reading_it(gunicorn_port: int) -> None:
     # The client announces 200 MB and sends 1 KB: the answer must come back anyway, so the
     # worker decided from the Content-Length, without waiting for (or buffering) the body.
@@ -173,6 +174,7 @@ def test_gunicorn_refuses_a_200_mb_post_without_reading_it(gunicorn_port: int) -
     assert b'"errors": [{"message": ' in answer
 
 
+@pytest.mark.slow
 def test_gunicorn_cuts_a_chunked_body_at_the_limit(gunicorn_port: int) -> None:
     # No Content-Length to decide from: Werkzeug reads at most the limit, so the worker never
     # holds more than 1 MiB; what it read is then truncated JSON, refused as such.

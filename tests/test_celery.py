@@ -29,6 +29,9 @@ from tests.apps.celery_worker import make_celery
 from tests.conftest import AppFactory
 from tests.tracing_support import serve
 
+# Servers, subprocesses or brokers: left out of `make check` (the Makefile).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 BROKERS = {
     "rabbitmq": ("amqp://guest:guest@127.0.0.1:5672//", 5672),

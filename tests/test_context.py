@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask, Response, stream_with_context
 
 from cst_chassis import get_operation_id, outgoing_headers
-from cst_chassis.context import new_operation_id, valid_operation_id
+from cst_chassis.context import add_outgoing_headers, new_operation_id, valid_operation_id
 from tests.conftest import AppFactory
 
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -140,3 +142,29 @@ def test_id_is_set_while_a_streamed_body_is_sent(app: Flask) -> None:
     response = app.test_client().get("/stream", headers={"X-Operation-ID": "op-stream"})
     assert response.get_data(as_text=True) == "first:op-stream"
     assert get_operation_id() is None
+
+
+@pytest.mark.parametrize(
+    "raw", [bytes(16), bytes(range(16)), b"\xff" * 16], ids=["zeros", "0-15", "ones"]
+)
+def test_new_operation_id_is_the_uuid4_of_its_random_bytes(
+    raw: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The standard library's uuid4 of the same bytes: version and variant bits set in the right
+    # bytes, every other bit kept.
+    monkeypatch.setattr(os, "urandom", lambda n: raw[:n])  # what new_operation_id reads
+    assert new_operation_id() == str(uuid.UUID(bytes=raw, version=4))
+
+
+def test_add_outgoing_headers_adds_the_missing_ones_and_keeps_those_set(app: Flask) -> None:
+    @app.get("/hooked")
+    def hooked() -> dict[str, str]:
+        headers = {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
+        add_outgoing_headers(headers)
+        return headers
+
+    headers = app.test_client().get("/hooked", headers={"X-Operation-ID": "op-7"}).json
+    assert headers == {
+        "X-Operation-ID": "op-7",
+        "traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01",  # set by the caller: kept
+    }

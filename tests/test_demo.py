@@ -61,6 +61,9 @@ LOG_LINE = re.compile(
     r"(?P<logger>[\w.]+): (?P<message>.*)$",
     re.M,
 )
+
+# Servers, subprocesses or brokers: left out of `make check` (the Makefile).
+pytestmark = pytest.mark.slow
 STARTUP_SECONDS = 60.0
 REQUEST_SECONDS = 10.0
 

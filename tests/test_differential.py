@@ -23,6 +23,9 @@ import pytest
 from tests.differential.service import MARK, REQUESTS
 from tests.third_party import ROOT, seed_python
 
+# Servers, subprocesses or brokers: left out of `make check` (the Makefile).
+pytestmark = pytest.mark.slow
+
 Answer = dict[str, Any]
 Check = Callable[[Answer, Answer], None]
 

@@ -47,3 +47,15 @@ def test_get_state_without_init_app_says_what_to_do() -> None:
 def test_get_state_defaults_to_current_app(app: Flask) -> None:
     with app.app_context():
         assert get_state() is get_state(app)
+
+
+def test_db_of_unknown_type_is_rejected_before_anything_is_installed() -> None:
+    app = Flask("kind-check")
+    wsgi_app = app.wsgi_app
+    with pytest.raises(TypeError, match=r"Engine or an AsyncEngine, not builtins\.str"):
+        CstMicroChassis().init_app(app, "sqlite:///x.db")  # type: ignore[arg-type]  # the wrong type is the point
+    assert app.wsgi_app == wsgi_app
+    assert "cst_chassis" not in app.extensions
+    assert list(app.url_map.iter_rules()) == list(Flask("fresh").url_map.iter_rules())
+    CstMicroChassis().init_app(app)  # the app is still free for a correct call
+    assert get_state(app).db is None

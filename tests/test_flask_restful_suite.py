@@ -16,6 +16,9 @@ import pytest
 
 from tests.third_party import ROOT, fetch_sdist
 
+# Servers, subprocesses or brokers: left out of `make check` (the Makefile).
+pytestmark = pytest.mark.slow
+
 SUITE = ["test_api.py", "test_api_with_blueprint.py", "test_accept.py", "test_cors.py"]
 
 

@@ -25,15 +25,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cst_chassis import ChassisConfigError, ChassisError, CstMicroChassis, async_bridge
+from cst_chassis._health_runner import CheckSlot, Starter, Ticket
 from tests.conftest import POSTGRES_URL, SKIP_POSTGRES, Database, _postgres_database
 from tests.health_support import TcpProxy, closed_port, write_migrations
 
 Kind = Literal["engine", "flask_sqlalchemy", "async_engine"]
 KINDS: list[Kind] = ["engine", "flask_sqlalchemy", "async_engine"]
 NAME = "test-cst-micro-chassis"
-# Timeouts for the down cases, and how late an answer may be (2 shared cores, other suites).
+# Timeouts for the down cases, and how late an answer may be: bounded time is the feature, so
+# the margin is wide enough for 2 shared cores under other suites' load (a wrong implementation
+# waits for the silent server forever, or for the driver's own timeout).
 TIMEOUT = 0.5
-MARGIN = 0.5
+MARGIN = 4.5
 BuildApp = Callable[..., Flask]
 
 
@@ -169,11 +172,6 @@ def test_endpoint_from_config_with_leading_slash(build: BuildApp) -> None:
     assert client.get("/status").status_code == 404
 
 
-def test_db_of_unknown_type_is_rejected_at_init() -> None:
-    with pytest.raises(TypeError, match=r"Engine or an AsyncEngine, not builtins\.str"):
-        CstMicroChassis().init_app(Flask(NAME), "sqlite:///x.db")  # type: ignore[arg-type]  # the wrong type is the point
-
-
 # --- each kind of db, table present / empty / missing ------------------------------------------
 
 
@@ -301,6 +299,7 @@ def silent_server() -> Iterator[TcpProxy]:
         proxy.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["engine", "async_engine"])
 def test_silent_server_is_503_within_timeout(
     build: BuildApp, silent_server: TcpProxy, kind: Kind
@@ -313,6 +312,7 @@ def test_silent_server_is_503_within_timeout(
         assert elapsed < TIMEOUT + MARGIN
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["engine", "async_engine"])
 def test_silent_server_does_not_pile_up_threads_or_connections(
     build: BuildApp, silent_server: TcpProxy, kind: Kind
@@ -335,6 +335,7 @@ def postgres() -> Iterator[Database]:
     yield from _postgres_database()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["engine", "async_engine"])
 def test_recovers_when_silent_postgres_answers_again(
     build: BuildApp, postgres: Database, kind: Kind
@@ -611,36 +612,59 @@ def test_cached_failure_is_served_until_it_expires(build: BuildApp) -> None:
 
 
 def test_checks_run_concurrently(build: BuildApp) -> None:
+    # Each check waits for the other two: one after the other, the barrier would break (after
+    # 15 s) and the checks would fail.
+    barrier = threading.Barrier(3, timeout=15)
     chassis = CstMicroChassis()
-    # Each takes 55 % of the timeout: one after the other they would not fit.
-    chassis.health_check("a")(lambda: time.sleep(1.1))
+    chassis.health_check("a")(barrier.wait)
 
     @chassis.health_check("b")
     async def b() -> None:
-        await asyncio.sleep(1.1)
+        await asyncio.to_thread(barrier.wait)
 
-    chassis.health_check("c")(lambda: time.sleep(1.1))
-    status, body, _ = timed_get(build(chassis=chassis, CST_HEALTH_CHECK_TIMEOUT=2.0).test_client())
+    chassis.health_check("c")(barrier.wait)
+    client = build(chassis=chassis, CST_HEALTH_CHECK_TIMEOUT=30).test_client()
+    status, body, _ = timed_get(client)
     assert (status, body["checks"]) == (200, {"a": "ok", "b": "ok", "c": "ok"})
 
 
-def test_simultaneous_polls_share_runs(build: BuildApp) -> None:
+def test_simultaneous_polls_share_runs(build: BuildApp, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = 0
-    lock = threading.Lock()
+    release = threading.Event()
     chassis = CstMicroChassis()
 
     @chassis.health_check("shared")
     def shared() -> None:
         nonlocal calls
-        with lock:
-            calls += 1
-        time.sleep(0.5)  # long enough for all six polls to arrive during the first run
+        calls += 1
+        assert release.wait(30)
 
-    app = build(chassis=chassis, CST_HEALTH_CHECK_TIMEOUT=3.0)
+    # Count the polls that hold a ticket (the real CheckSlot.poll, observed): once all six do,
+    # the run they report on is fixed, whatever the scheduling.
+    tickets = 0
+    lock = threading.Lock()
+    real_poll = CheckSlot.poll
+
+    def counted(slot: CheckSlot, timeout: float, cache_ttl: float, start: Starter) -> Ticket:
+        nonlocal tickets
+        ticket = real_poll(slot, timeout, cache_ttl, start)
+        with lock:
+            tickets += 1
+        return ticket
+
+    monkeypatch.setattr(CheckSlot, "poll", counted)
+    app = build(chassis=chassis, CST_HEALTH_CHECK_TIMEOUT=30)
     with ThreadPoolExecutor(6) as pool:
-        statuses = list(pool.map(lambda _: app.test_client().get("/status").status_code, range(6)))
+        polls = [
+            pool.submit(lambda: app.test_client().get("/status").status_code) for _ in range(6)
+        ]
+        try:
+            wait_until(lambda: tickets == 6)
+        finally:
+            release.set()
+        statuses = [poll.result(timeout=30) for poll in polls]
     assert statuses == [200] * 6
-    assert calls <= 2  # the first run, and one queued for the polls that came during it
+    assert calls == 1
 
 
 def test_check_registered_after_init_app_is_run(build: BuildApp) -> None:

@@ -81,6 +81,7 @@ def upstream(make_app: AppFactory, downstream: str) -> Iterator[str]:
         sync_client.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("client", ["requests", "httpx", "httpx-async"])
 def test_the_callee_logs_the_same_operation_and_continues_the_trace(
     upstream: str, client: str, capsys: pytest.CaptureFixture[str]
@@ -106,6 +107,7 @@ def test_the_callee_logs_the_same_operation_and_continues_the_trace(
     assert {line["operation_id"] for line in mine} == {f"order-{client}"}
 
 
+@pytest.mark.slow
 def test_without_incoming_headers_both_services_share_the_new_ids(
     upstream: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -115,6 +117,7 @@ def test_without_incoming_headers_both_services_share_the_new_ids(
     assert caller["operation_id"].replace("-", "") == caller["trace_id"] == callee["trace_id"]
 
 
+@pytest.mark.slow
 def test_headers_set_by_the_caller_are_kept(downstream: str, make_app: AppFactory) -> None:
     app = make_app("caller")
     session = chassis_session()
@@ -135,6 +138,7 @@ def test_headers_set_by_the_caller_are_kept(downstream: str, make_app: AppFactor
     assert body["operation_id"] == "explicit"
 
 
+@pytest.mark.slow
 def test_outside_a_request_the_hooks_add_nothing(downstream: str) -> None:
     with chassis_session() as session:
         body = session.get(f"{downstream}/charge", timeout=10).json()

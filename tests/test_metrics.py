@@ -339,6 +339,7 @@ def test_readme_lists_every_metric() -> None:
         assert row in readme, f"README's metrics table lacks {name}"
 
 
+@pytest.mark.slow
 def test_gunicorn_on_starting_removes_only_metrics_files(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -34,6 +34,9 @@ from tests.reliability.support import (
     service_database,
 )
 
+# Servers, subprocesses or brokers: left out of `make check` (the Makefile).
+pytestmark = pytest.mark.slow
+
 KINDS = [
     "sqlite",
     pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)),
@@ -152,8 +155,8 @@ def test_pool_gauges_rise_while_connections_are_held(
     database: ServiceDatabase, tmp_path: Path
 ) -> None:
     with metrics_gunicorn(settings(database, tmp_path), tmp_path, threads=8) as service:
-        # Each worker reports its pool once it has booted; the port answers as soon as the
-        # first one has, so wait for the second rather than race it.
+        # A worker's pid exists before it has loaded the app (and watched its pool): wait for
+        # both instead of reading the first scrape.
         wait_until(
             lambda: service.scrape().value("cst_db_pool_size", database="default") == 2 * 5
         )  # workers x size
@@ -249,11 +252,6 @@ def test_status_polls_do_not_stall_the_service_while_the_database_is_silent(
         assert {status for status, _ in other_times} == {200}
         worst_status = max(elapsed for _, elapsed in status_times)
         worst_other = max(elapsed for _, elapsed in other_times)
-        print(  # the figures, shown with pytest -rP
-            f"silent database, 24 pollers on 2x2 threads: {len(status_times)} /status answers, "
-            f"slowest {worst_status:.2f} s; {len(other_times)} /items/3, "
-            f"slowest {worst_other:.2f} s"
-        )
         assert worst_status < timeout + margin, f"/status took {worst_status:.2f} s"
         assert worst_other < timeout + margin, f"/items/3 took {worst_other:.2f} s"
 

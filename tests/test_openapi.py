@@ -439,6 +439,7 @@ def test_a_bad_openapi_path_is_refused_at_start_up(make_app: AppFactory, key: st
         make_app(CST_OPENAPI_ENABLED=True, **{key: "/a b"})
 
 
+@pytest.mark.slow
 def test_python_m_export_writes_the_served_document(tmp_path: Path) -> None:
     output = tmp_path / "openapi.json"
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}", "PATH": "/usr/bin:/bin"}
@@ -478,6 +479,7 @@ def test_every_demo_operation_has_a_non_empty_success_schema(tmp_path: Path) -> 
     assert len(checked) == 6
 
 
+@pytest.mark.slow
 def test_user_code_on_the_decorators_is_pyright_strict_clean(tmp_path: Path) -> None:
     # mypy --strict checks the same file as part of `make typecheck`.
     config = {

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from cst_chassis import get_operation_id
+from cst_chassis import get_operation_id, outgoing_headers
 from cst_chassis.http_httpx import httpx_async_event_hooks
 from cst_chassis.http_requests import chassis_session
 from cst_chassis.middleware import OPERATION_ID_SPAN_ATTRIBUTE
@@ -98,6 +98,7 @@ def _server_spans(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
     return {span.name: span for span in spans if span.kind == trace.SpanKind.SERVER}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/buy", "/buy-async"])
 def test_one_request_through_two_services_is_one_connected_trace(
     services: str,
@@ -152,3 +153,25 @@ def test_without_an_active_span_the_chassis_context_is_used(make_app: AppFactory
     body = app.test_client().get("/ids").json
     assert body is not None
     assert body["operation_id"].replace("-", "") == body["trace_id"]
+
+
+def test_with_an_active_span_outgoing_headers_name_that_span_as_parent(
+    make_app: AppFactory, exporter: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    # The OTel span is exported, so the callee's parent is the span itself, not a child of it
+    # that no backend would ever see.
+    provider, spans = exporter
+    app = _instrumented(make_app(), provider)
+
+    @app.get("/out")
+    def out() -> dict[str, str]:
+        span = trace.get_current_span().get_span_context()
+        own = f"00-{span.trace_id:032x}-{span.span_id:016x}"
+        return {"own": own, "sent": outgoing_headers()["traceparent"]}
+
+    body = app.test_client().get("/out", headers={"X-Operation-ID": "op-otel"}).json
+    assert body is not None
+    assert body["sent"].rsplit("-", 1)[0] == body["own"]
+    # ... and the server span carries the operation id, to find the request from its logs.
+    (server,) = _server_spans(spans).values()
+    assert (server.attributes or {}).get(OPERATION_ID_SPAN_ATTRIBUTE) == "op-otel"

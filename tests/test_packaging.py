@@ -3,6 +3,7 @@ nothing but cst-chassis installed (and its runtime dependencies)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import sysconfig
@@ -12,6 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+# Servers, subprocesses or brokers: left out of `make check` (the Makefile).
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,8 +87,10 @@ def test_wheel_contains_py_typed_and_stub_package(wheel: Path) -> None:
     assert "flask_restful-stubs/reqparse.pyi" in names
 
 
-def test_users_service_passes_mypy_strict_with_only_the_wheel(wheel: Path, tmp_path: Path) -> None:
-    env_dir = tmp_path / "user-venv"
+@pytest.fixture(scope="module")
+def user_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv's python holding the wheel (and the runtime dependencies), not the source tree."""
+    env_dir = tmp_path_factory.mktemp("user") / "user-venv"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
     site = Path(
@@ -100,6 +106,12 @@ def test_users_service_passes_mypy_strict_with_only_the_wheel(wheel: Path, tmp_p
     # Runtime dependencies (flask, flask_restful, sqlalchemy) come from the test venv; the
     # project's own source tree and typings/ are not on the path.
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python
+
+
+def test_users_service_passes_mypy_strict_with_only_the_wheel(
+    user_python: Path, tmp_path: Path
+) -> None:
     service = tmp_path / "service.py"
     service.write_text(USER_SERVICE)
     result = subprocess.run(
@@ -110,7 +122,7 @@ def test_users_service_passes_mypy_strict_with_only_the_wheel(wheel: Path, tmp_p
             "--strict",
             "--no-incremental",
             "--python-executable",
-            str(python),
+            str(user_python),
             "--config-file",
             "/dev/null",
             str(service),
@@ -121,3 +133,83 @@ def test_users_service_passes_mypy_strict_with_only_the_wheel(wheel: Path, tmp_p
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success" in result.stdout
+
+
+# What a pyright-strict user writes on top of USER_SERVICE: the top-level names, a db, a page.
+# (marshal's data is a Mapping here: with ``Any`` data several of flask-restful's overloads match
+# and pyright strict reports their differing returns as unknown, whatever the stubs say.)
+PYRIGHT_SERVICE = USER_SERVICE.replace(
+    "def marshal_user(user: Any)", "def marshal_user(user: dict[str, Any])"
+) + textwrap.dedent(
+    """
+
+    from typing import assert_type
+
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+    from cst_chassis import Page, paginate, retry, run_coroutine
+    from cst_chassis.pagination.cursor import CursorPayload, decode_cursor
+
+
+    class Base(DeclarativeBase):
+        pass
+
+
+    class User(Base):
+        __tablename__ = "users"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+
+    engine = create_engine("sqlite://")
+    CstMicroChassis().init_app(Flask("with-engine"), db=engine)
+
+
+    def first_page(session: Session) -> Page[User]:
+        return paginate(session, select(User), offset=0, limit=10)
+
+
+    @retry(tries=3, delay=0)
+    def flaky() -> int:
+        return 1
+
+
+    async def answer() -> int:
+        return 42
+
+
+    assert_type(flaky(), int)
+    assert_type(run_coroutine(answer), int)
+
+
+    def cursor_values(payload: CursorPayload) -> list[object]:
+        return list(payload.values)
+
+
+    _ = decode_cursor
+    """
+)
+
+
+def test_users_service_passes_pyright_strict_with_only_the_wheel(
+    user_python: Path, tmp_path: Path
+) -> None:
+    service = tmp_path / "service.py"
+    service.write_text(PYRIGHT_SERVICE)
+    config = {"typeCheckingMode": "strict", "pythonVersion": "3.11", "include": ["service.py"]}
+    (tmp_path / "pyrightconfig.json").write_text(json.dumps(config))
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "pyright"),
+            "--pythonpath",
+            str(user_python),
+            "-p",
+            str(tmp_path / "pyrightconfig.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 errors" in result.stdout, result.stdout

@@ -95,6 +95,7 @@ def test_the_public_import_paths_keep_working(module: str, names: list[str]) -> 
         "cst_chassis.pagination_mixin",
     ],
 )
+@pytest.mark.slow
 def test_each_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
     # A cycle held together by import order breaks when a module is the first one imported.
     subprocess.run([sys.executable, "-c", f"import {module}"], check=True)

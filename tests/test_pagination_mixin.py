@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cst_chassis import ChassisApi, async_bridge
+from cst_chassis.errors import MissingSessionError
 from cst_chassis.pagination import MAX_OFFSET
-from cst_chassis.pagination_mixin import MissingSessionError
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from tests.conftest import AppFactory, Database
 from tests.pagination_support import (

@@ -28,6 +28,7 @@ def silent_proxy() -> Iterator[TcpProxy]:
         proxy.close()
 
 
+@pytest.mark.slow
 def test_liveness_never_touches_the_database(silent_proxy: TcpProxy) -> None:
     engine = sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{silent_proxy.port}/x")
     app = Flask("probes")

@@ -78,6 +78,7 @@ def test_python_blocks_are_fenced_as_python() -> None:
     assert escaped == [], "fence these as ```python so they are executed: " + ", ".join(escaped)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[b.where for b in PYTHON_BLOCKS])
 def test_python_block_runs_as_a_standalone_script(block: Block, tmp_path: Path) -> None:
     script = tmp_path / "block.py"

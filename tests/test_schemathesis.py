@@ -34,6 +34,9 @@ CHECKS = (
     "response_schema_conformance",
     "response_headers_conformance",
 )
+
+# Servers, subprocesses or brokers: left out of `make check` (the Makefile).
+pytestmark = pytest.mark.slow
 MAX_EXAMPLES = os.environ.get("CST_SCHEMATHESIS_MAX_EXAMPLES", "25")
 RUN_SECONDS = 480
 

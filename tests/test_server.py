@@ -24,6 +24,9 @@ from cst_chassis import ChassisApi
 from cst_chassis.resources import ApiResource
 from tests.conftest import AppFactory
 
+# Servers, subprocesses or brokers: left out of `make check` (the Makefile).
+pytestmark = pytest.mark.slow
+
 LINE = re.compile(r"\[INFO\]\[(?P<op>[^\]]+)\] served: token=(?P<token>\S+)")
 REQUESTS = 240
 CLIENTS = 12

@@ -345,6 +345,7 @@ def test_hostile_trace_headers_are_never_logged(
 # -- nothing imported ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_chassis_imports_no_optional_package() -> None:
     code = """
 import sys

@@ -11,7 +11,7 @@ from flask import Flask, Response, request
 from sqlalchemy import text
 
 from cst_chassis import ChassisApi, CstMicroChassis
-from cst_chassis.async_bridge import on_shutdown
+from cst_chassis.async_bridge import register_engine
 from examples.demo.database import EXTENSION_KEY, Database, database_url_from_env
 from examples.demo.migrate import MIGRATIONS_DIR
 from examples.demo.resources import (
@@ -83,7 +83,7 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
             "which anyone can read; set CST_CURSOR_SECRET to a long random value in production"
         )
     # Close the async pool's connections on the chassis event loop when the process exits.
-    on_shutdown(database.async_engine.dispose)
+    register_engine(database.async_engine)
 
     @app.after_request
     def log_access(response: Response) -> Response:

@@ -1,8 +1,15 @@
-"""cst-chassis: a typed, async-capable microservice chassis for Flask and Flask-RESTful."""
+"""cst-chassis: a typed, async-capable microservice chassis for Flask and Flask-RESTful.
+
+The names a service uses are exported here. Each lives in the module named in the README's API
+reference (``cst_chassis.resources``, ``cst_chassis.pagination``, ...), whose own ``__all__``
+lists its public names. Modules whose name starts with an underscore (``_health_runner``,
+``_error_handling``, ...) are internals: their names may change in any release.
+"""
 
 from __future__ import annotations
 
 from cst_chassis.api import ChassisApi
+from cst_chassis.async_bridge import register_engine, run_coroutine, spawn_background
 from cst_chassis.config import ChassisConfig
 from cst_chassis.context import get_operation_id, outgoing_headers
 from cst_chassis.envelope import ErrorEnvelope, ErrorItem, Meta, PaginationMeta, SuccessEnvelope
@@ -18,9 +25,24 @@ from cst_chassis.errors import (
 )
 from cst_chassis.extension import ChassisState, CstMicroChassis, get_state
 from cst_chassis.health import HealthBody
+from cst_chassis.logging import OperationIdFilter
+from cst_chassis.pagination import (
+    CursorSecretError,
+    Page,
+    paginate,
+    paginate_async,
+    paginate_keyset,
+    paginate_keyset_async,
+    paginate_query,
+)
+from cst_chassis.pagination_mixin import ApiPaginatedMixin
+from cst_chassis.resources import ApiResource
 from cst_chassis.tracing import TraceContext, get_trace_context
+from cst_chassis.utils import retry
 
 __all__ = [
+    "ApiPaginatedMixin",
+    "ApiResource",
     "AsyncBridgeError",
     "AsyncBridgeTimeout",
     "ChassisApi",
@@ -30,6 +52,7 @@ __all__ = [
     "ChassisNotInitializedError",
     "ChassisState",
     "CstMicroChassis",
+    "CursorSecretError",
     "ErrorEnvelope",
     "ErrorItem",
     "HealthBody",
@@ -37,6 +60,8 @@ __all__ = [
     "InvalidPaginationError",
     "Meta",
     "MissingSessionError",
+    "OperationIdFilter",
+    "Page",
     "PaginationMeta",
     "SuccessEnvelope",
     "TraceContext",
@@ -44,4 +69,13 @@ __all__ = [
     "get_state",
     "get_trace_context",
     "outgoing_headers",
+    "paginate",
+    "paginate_async",
+    "paginate_keyset",
+    "paginate_keyset_async",
+    "paginate_query",
+    "register_engine",
+    "retry",
+    "run_coroutine",
+    "spawn_background",
 ]

@@ -29,12 +29,12 @@ from flask_restful.representations.json import output_json
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as ResponseBase
 
+from cst_chassis._error_handling import error_parts, report_exception
 from cst_chassis.envelope import ErrorEnvelope, error_envelope
-from cst_chassis.error_handling import error_parts, report_exception
 
-__all__ = ["ChassisApi", "error_response", "json_response", "takes_json_shortcut"]
+__all__ = ["ChassisApi"]
 
-logger = logging.getLogger("cst_chassis")
+logger: logging.Logger = logging.getLogger("cst_chassis")
 
 _JSON = "application/json"
 # Accept values for which flask-restful's negotiation picks the default JSON representation.
@@ -85,8 +85,8 @@ def error_response(
 ) -> ResponseBase:
     """The error response for ``exc`` raised under ``api`` (``None``: no flask-restful API).
 
-    Reports the exception (:func:`~cst_chassis.error_handling.report_exception`), builds the
-    body with :func:`~cst_chassis.error_handling.error_parts` (applying ``api.errors``), renders
+    Reports the exception (:func:`~cst_chassis._error_handling.report_exception`), builds the
+    body with :func:`~cst_chassis._error_handling.error_parts` (applying ``api.errors``), renders
     it like ``api`` would and adds the 401 challenge. Never raises.
     """
     if isinstance(exc, HTTPException) and exc.response is not None:

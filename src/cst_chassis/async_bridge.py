@@ -18,7 +18,7 @@ Semantics (see the README's "Async views"):
   whole loop; run it with ``asyncio.to_thread``. The timeout bounds how long other requests wait.
 - Fork: a child process starts its own loop on first use (the pid is checked). What the child
   inherited from the parent's loop is never touched again, and async engines registered with
-  :func:`on_shutdown` get a fresh connection pool in the child.
+  :func:`register_engine` get a fresh connection pool in the child.
 - Loop: uvloop when it is installed (``CST_ASYNC_LOOP=asyncio`` keeps asyncio's own loop;
   ``CST_ASYNC_LOOP=uvloop`` requires it), read from the environment when the loop starts.
 - Exit: an ``atexit`` hook cancels the tasks still running (background tasks), runs the
@@ -48,6 +48,7 @@ __all__ = [
     "async_to_sync",
     "get_loop",
     "on_shutdown",
+    "register_engine",
     "run_coroutine",
     "spawn_background",
 ]
@@ -55,7 +56,7 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
-logger = logging.getLogger("cst_chassis.async_bridge")
+logger: logging.Logger = logging.getLogger("cst_chassis.async_bridge")
 
 # The environment variable that picks the loop: auto (uvloop when installed), asyncio or uvloop.
 LOOP_ENV = "CST_ASYNC_LOOP"
@@ -84,7 +85,7 @@ _current: _LoopThread | None = None
 _shut_down_pid: int | None = None
 _start_lock = threading.Lock()
 _shutdown_callbacks: list[Callable[[], Awaitable[object]]] = []
-# Async engines whose dispose() was registered: a forked child gives them a fresh pool.
+# Async engines given to register_engine(): disposed at exit, a fresh pool in a forked child.
 _engines: list[AsyncEngine] = []
 _background: set[asyncio.Task[Any]] = set()
 # What a forked child inherited from the parent's loop; kept alive so nothing in it is finalised.
@@ -338,17 +339,26 @@ def _background_done(task: asyncio.Task[Any]) -> None:
 
 
 def on_shutdown(callback: Callable[[], Awaitable[object]]) -> None:
-    """Register a coroutine function run on the loop at process exit (e.g. ``engine.dispose``).
+    """Register a coroutine function run on the loop at process exit.
 
     Callbacks run in reverse order of registration, each for at most 5 s; their errors are
-    ignored. Registering an ``AsyncEngine``'s ``dispose`` (``init_app(app, db=engine)`` does) also
-    makes the engine fork-safe: a forked child replaces its pool without touching the parent's
-    connections.
+    ignored. For an ``AsyncEngine`` use :func:`register_engine`, which also makes it fork-safe.
     """
     _shutdown_callbacks.append(callback)
-    engine = getattr(callback, "__self__", None)
-    if isinstance(engine, AsyncEngine) and getattr(callback, "__name__", None) == "dispose":
-        _engines.append(engine)
+
+
+def register_engine(engine: AsyncEngine) -> None:
+    """Dispose ``engine`` on the loop at process exit, and give it a fresh pool in a forked child.
+
+    ``init_app(app, db=engine)`` calls it for an ``AsyncEngine``; call it yourself for an engine
+    the chassis is not given. A forked child (gunicorn, uWSGI, multiprocessing) then replaces the
+    engine's pool on its first use without touching the parent's connections. Registering the
+    same engine twice has no further effect.
+    """
+    if any(known is engine for known in _engines):
+        return
+    _engines.append(engine)
+    on_shutdown(engine.dispose)
 
 
 async def _shutdown_loop() -> None:

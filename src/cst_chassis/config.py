@@ -1,6 +1,6 @@
 """``CST_*`` settings: read once in ``init_app`` into a frozen :class:`ChassisConfig`.
 
-Each key is looked up in the process environment first, then in ``app.config`` (the seed's
+Each key is looked up in the process environment first, then in ``app.config`` (cst-micro-chassis's
 order). A bad value raises :class:`~cst_chassis.errors.ChassisConfigError` naming the key and
 the value; nothing falls back silently.
 """
@@ -13,13 +13,13 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, TypeVar
 
 from cst_chassis.errors import ChassisConfigError
 from cst_chassis.logging import TEXT_FORMAT
 
-__all__ = ["ChassisConfig", "load_config"]
+__all__ = ["ChassisConfig"]
 
 T = TypeVar("T")
 LogFormat = Literal["text", "json"]
@@ -30,42 +30,6 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ENDPOINT = re.compile(r"/[A-Za-z0-9._~\-/]*")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-
-_DEFAULT_ASYNC_TIMEOUT: float | None = 30.0
-# 1 MiB, nginx's default client_max_body_size: ample for JSON, small enough that a worker never
-# buffers an attacker's 200 MB.
-_DEFAULT_MAX_CONTENT_LENGTH: int | None = 1024 * 1024
-_DEFAULT_OPENAPI_DOCS_PATH: str | None = "/docs"
-
-
-@dataclass(frozen=True, slots=True)
-class ChassisConfig:
-    """The validated chassis settings of one app (see the README's configuration table)."""
-
-    project_name: str
-    project_version: str = "N/A"
-    health_check_endpoint: str = "/status"
-    health_check_timeout: float = 3.0
-    stream_log_level: int = logging.INFO
-    log_format: LogFormat = "text"
-    log_text_format: str = TEXT_FORMAT
-    default_page_size: int = 25
-    max_page_size: int = 100
-    operation_id_header: str = "X-Operation-ID"
-    async_bridge: bool = True
-    async_timeout: float | None = 30.0
-    alembic_script_location: str | None = None
-    cursor_secret: str | None = None
-    max_content_length: int | None = _DEFAULT_MAX_CONTENT_LENGTH
-    envelope_http_errors: bool = True
-    health_cache_ttl: float = 0.0
-    liveness_endpoint: str | None = "/livez"
-    readiness_endpoint: str | None = "/readyz"
-    metrics_endpoint: str | None = "/metrics"
-    openapi_enabled: bool = False
-    openapi_path: str = "/openapi.json"
-    openapi_docs_path: str | None = "/docs"
 
 
 class _Source:
@@ -219,10 +183,6 @@ def _seconds_or_zero(key: str, value: object) -> float:
     return _positive_seconds(key, value)
 
 
-def _default(path: str | None) -> str | None:
-    return path
-
-
 def _optional_endpoint(key: str, value: object) -> str | None:
     if isinstance(value, bool) and not value:
         return None
@@ -240,6 +200,205 @@ def _endpoint(key: str, value: object) -> str:
     raise ChassisConfigError(key, value, "a URL path such as /status")
 
 
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One ``CST_*`` key: how its value is parsed, and the README's words for it."""
+
+    key: str
+    parse: Callable[[str, object], Any]
+    # The configuration table's "default" and "accepted values" cells (Markdown).
+    default_text: str
+    accepted: str
+
+
+def _setting(
+    key: str, parse: Callable[[str, object], T], default: T, default_text: str, accepted: str
+) -> T:
+    # A dataclass field whose metadata declares the key: load_config and the docs' table
+    # (cst_chassis._config_table) are derived from these declarations, and a test holds
+    # init_app's docstring to their key list.
+    setting = Setting(key, parse, default_text, accepted)
+    found: T = field(default=default, metadata={_SETTING: setting})
+    return found
+
+
+_SETTING = "cst_chassis.setting"
+
+
+def _optional(default: T) -> T | None:
+    # Types a default as its optional field's type, so _setting's T is ``X | None``.
+    return default
+
+
+# 1 MiB, nginx's default client_max_body_size: ample for JSON, small enough that a worker never
+# buffers an attacker's 200 MB.
+_ONE_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ChassisConfig:
+    """The validated chassis settings of one app (see the README's configuration table).
+
+    Each field declares its ``CST_*`` key, parser, default and documentation once, here.
+    """
+
+    # No default: load_config uses the app's import name.
+    project_name: str = field(
+        metadata={
+            _SETTING: Setting(
+                "CST_PROJECT_NAME",
+                _string,
+                "the app's import name, title-cased (`my-app` \N{RIGHTWARDS ARROW} `My-App`)",
+                "non-empty string",
+            )
+        }
+    )
+    project_version: str = _setting(
+        "CST_PROJECT_VERSION", _string, "N/A", "`N/A`", "non-empty string"
+    )
+    health_check_endpoint: str = _setting(
+        "CST_HEALTH_CHECK_ENDPOINT",
+        _endpoint,
+        "/status",
+        "`/status`",
+        "URL path, leading slash optional",
+    )
+    health_check_timeout: float = _setting(
+        "CST_HEALTH_CHECK_TIMEOUT", _positive_seconds, 3.0, "`3`", "seconds, > 0"
+    )
+    stream_log_level: int = _setting(
+        "CST_STREAM_LOG_LEVEL",
+        _log_level,
+        logging.INFO,
+        "`INFO`",
+        "`DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`",
+    )
+    log_format: LogFormat = _setting(
+        "CST_LOG_FORMAT", _log_format, "text", "`text`", "`text` or `json`"
+    )
+    log_text_format: str = _setting(
+        "CST_LOG_TEXT_FORMAT",
+        _text_format,
+        TEXT_FORMAT,
+        "cst-micro-chassis's format",
+        "`%`-style logging format (`cst_chassis.logging.TRACE_TEXT_FORMAT` adds the trace ids)",
+    )
+    default_page_size: int = _setting(
+        "CST_API_DEFAULT_PAGE_SIZE", _positive_int, 25, "`25`", "integer > 0"
+    )
+    max_page_size: int = _setting(
+        "CST_API_MAX_PAGE_SIZE",
+        _positive_int,
+        100,  # 4 x default_page_size (load_config)
+        "4 \N{MULTIPLICATION SIGN} the page size",
+        "integer ≥ the page size",
+    )
+    operation_id_header: str = _setting(
+        "CST_OPERATION_ID_HEADER",
+        _operation_id_header,
+        "X-Operation-ID",
+        "`X-Operation-ID`",
+        "an HTTP header name of its own (not `Content-Type`, `Set-Cookie`, `Location`... see "
+        "[Operation id and logging](#operation-id-and-logging))",
+    )
+    async_bridge: bool = _setting(
+        "CST_ASYNC_BRIDGE",
+        _boolean,
+        True,
+        "`true`",
+        "boolean (`true/false`, `1/0`, `yes/no`, `on/off`)",
+    )
+    async_timeout: float | None = _setting(
+        "CST_ASYNC_TIMEOUT",
+        _optional_seconds,
+        _optional(30.0),
+        "`30`",
+        "seconds > 0, or `none` for no bound",
+    )
+    alembic_script_location: str | None = _setting(
+        "CST_ALEMBIC_SCRIPT_LOCATION",
+        _string,
+        None,
+        "unset",
+        "path of the Alembic migrations folder",
+    )
+    cursor_secret: str | None = _setting(
+        "CST_CURSOR_SECRET",
+        _string,
+        None,
+        "unset (then `SECRET_KEY`)",
+        "non-empty string, signs keyset cursors",
+    )
+    max_content_length: int | None = _setting(
+        "CST_MAX_CONTENT_LENGTH",
+        _optional_bytes,
+        _optional(_ONE_MIB),
+        "`1048576` (1 MiB); Flask's `MAX_CONTENT_LENGTH` wins when the app sets it",
+        "bytes > 0, or `none` for no limit",
+    )
+    envelope_http_errors: bool = _setting(
+        "CST_ENVELOPE_HTTP_ERRORS",
+        _boolean,
+        True,
+        "`true`",
+        "boolean: the app's own HTTP errors (404, 405, 413, 500...) as envelopes",
+    )
+    health_cache_ttl: float = _setting(
+        "CST_HEALTH_CACHE_TTL",
+        _seconds_or_zero,
+        0.0,
+        "`0` (off)",
+        "seconds ≥ 0 a finished health run is reused",
+    )
+    liveness_endpoint: str | None = _setting(
+        "CST_LIVENESS_ENDPOINT",
+        _optional_endpoint,
+        _optional("/livez"),
+        "`/livez`",
+        "URL path, or `off`",
+    )
+    readiness_endpoint: str | None = _setting(
+        "CST_READINESS_ENDPOINT",
+        _optional_endpoint,
+        _optional("/readyz"),
+        "`/readyz`",
+        "URL path, or `off`",
+    )
+    metrics_endpoint: str | None = _setting(
+        "CST_METRICS_ENDPOINT",
+        _optional_endpoint,
+        _optional("/metrics"),
+        "`/metrics` (with the `metrics` extra)",
+        "URL path, or `off`",
+    )
+    openapi_enabled: bool = _setting(
+        "CST_OPENAPI_ENABLED",
+        _boolean,
+        False,
+        "`false`",
+        "boolean: serve the [OpenAPI](#openapi) document and docs page",
+    )
+    openapi_path: str = _setting(
+        "CST_OPENAPI_PATH",
+        _endpoint,
+        "/openapi.json",
+        "`/openapi.json`",
+        "URL path of the document",
+    )
+    openapi_docs_path: str | None = _setting(
+        "CST_OPENAPI_DOCS_PATH",
+        _optional_endpoint,
+        _optional("/docs"),
+        "`/docs`",
+        "URL path of the Swagger UI page, or `off`",
+    )
+
+
+def settings() -> tuple[tuple[str, Setting], ...]:
+    """Every setting as ``(field name, Setting)``, in the order of :class:`ChassisConfig`."""
+    return tuple((f.name, f.metadata[_SETTING]) for f in fields(ChassisConfig))
+
+
 def load_config(
     import_name: str,
     app_config: Mapping[str, object],
@@ -247,53 +406,25 @@ def load_config(
 ) -> ChassisConfig:
     """Read and validate every ``CST_*`` key; raise ``ChassisConfigError`` on a bad value."""
     source = _Source(app_config, os.environ if environ is None else environ)
-    default_page_size = source.get("CST_API_DEFAULT_PAGE_SIZE", _positive_int, 25)
-    max_page_size = source.get("CST_API_MAX_PAGE_SIZE", _positive_int, 4 * default_page_size)
-    if max_page_size < default_page_size:
+    defaults = {f.name: f.default for f in fields(ChassisConfig)}
+    values: dict[str, Any] = {}
+    for name, setting in settings():
+        default = defaults[name]
+        # The defaults that depend on the app or on another key.
+        if name == "project_name":  # required: no default of its own
+            default = import_name.title()
+        elif name == "max_page_size":
+            default = 4 * values["default_page_size"]
+        values[name] = source.get(setting.key, setting.parse, default)
+    # The app's own MAX_CONTENT_LENGTH (Flask's key) wins: the chassis only supplies a default.
+    if app_config.get("MAX_CONTENT_LENGTH") is not None:
+        values["max_content_length"] = _positive_int(
+            "MAX_CONTENT_LENGTH", app_config["MAX_CONTENT_LENGTH"]
+        )
+    if values["max_page_size"] < values["default_page_size"]:
         raise ChassisConfigError(
             "CST_API_MAX_PAGE_SIZE",
             source.raw("CST_API_MAX_PAGE_SIZE"),
-            f"an integer >= CST_API_DEFAULT_PAGE_SIZE ({default_page_size})",
+            f"an integer >= CST_API_DEFAULT_PAGE_SIZE ({values['default_page_size']})",
         )
-    return ChassisConfig(
-        project_name=source.get("CST_PROJECT_NAME", _string, import_name.title()),
-        project_version=source.get("CST_PROJECT_VERSION", _string, "N/A"),
-        health_check_endpoint=source.get("CST_HEALTH_CHECK_ENDPOINT", _endpoint, "/status"),
-        health_check_timeout=source.get("CST_HEALTH_CHECK_TIMEOUT", _positive_seconds, 3.0),
-        stream_log_level=source.get("CST_STREAM_LOG_LEVEL", _log_level, logging.INFO),
-        log_format=source.get("CST_LOG_FORMAT", _log_format, "text"),
-        log_text_format=source.get("CST_LOG_TEXT_FORMAT", _text_format, TEXT_FORMAT),
-        default_page_size=default_page_size,
-        max_page_size=max_page_size,
-        operation_id_header=source.get(
-            "CST_OPERATION_ID_HEADER", _operation_id_header, "X-Operation-ID"
-        ),
-        async_bridge=source.get("CST_ASYNC_BRIDGE", _boolean, True),
-        async_timeout=source.get("CST_ASYNC_TIMEOUT", _optional_seconds, _DEFAULT_ASYNC_TIMEOUT),
-        alembic_script_location=source.get("CST_ALEMBIC_SCRIPT_LOCATION", _string, None),
-        cursor_secret=source.get("CST_CURSOR_SECRET", _string, None),
-        max_content_length=_max_content_length(source, app_config),
-        envelope_http_errors=source.get("CST_ENVELOPE_HTTP_ERRORS", _boolean, True),
-        health_cache_ttl=source.get("CST_HEALTH_CACHE_TTL", _seconds_or_zero, 0.0),
-        liveness_endpoint=source.get(
-            "CST_LIVENESS_ENDPOINT", _optional_endpoint, _default("/livez")
-        ),
-        readiness_endpoint=source.get(
-            "CST_READINESS_ENDPOINT", _optional_endpoint, _default("/readyz")
-        ),
-        metrics_endpoint=source.get(
-            "CST_METRICS_ENDPOINT", _optional_endpoint, _default("/metrics")
-        ),
-        openapi_enabled=source.get("CST_OPENAPI_ENABLED", _boolean, False),
-        openapi_path=source.get("CST_OPENAPI_PATH", _endpoint, "/openapi.json"),
-        openapi_docs_path=source.get(
-            "CST_OPENAPI_DOCS_PATH", _optional_endpoint, _DEFAULT_OPENAPI_DOCS_PATH
-        ),
-    )
-
-
-def _max_content_length(source: _Source, app_config: Mapping[str, object]) -> int | None:
-    # The app's own MAX_CONTENT_LENGTH (Flask's key) wins: the chassis only supplies a default.
-    if app_config.get("MAX_CONTENT_LENGTH") is not None:
-        return _positive_int("MAX_CONTENT_LENGTH", app_config["MAX_CONTENT_LENGTH"])
-    return source.get("CST_MAX_CONTENT_LENGTH", _optional_bytes, _DEFAULT_MAX_CONTENT_LENGTH)
+    return ChassisConfig(**values)

@@ -15,14 +15,7 @@ from typing import TypeGuard
 
 from cst_chassis.tracing import current_trace
 
-__all__ = [
-    "DEFAULT_HEADER",
-    "add_outgoing_headers",
-    "get_operation_id",
-    "new_operation_id",
-    "outgoing_headers",
-    "valid_operation_id",
-]
+__all__ = ["DEFAULT_HEADER", "get_operation_id", "outgoing_headers"]
 
 DEFAULT_HEADER = "X-Operation-ID"
 

@@ -9,15 +9,7 @@ from typing import Any, NotRequired, TypedDict
 
 from cst_chassis.context import new_operation_id, operation_id_var
 
-__all__ = [
-    "ErrorEnvelope",
-    "ErrorItem",
-    "Meta",
-    "PaginationMeta",
-    "SuccessEnvelope",
-    "error_envelope",
-    "success_envelope",
-]
+__all__ = ["ErrorEnvelope", "ErrorItem", "Meta", "PaginationMeta", "SuccessEnvelope"]
 
 
 class PaginationMeta(TypedDict):
@@ -39,7 +31,7 @@ class ErrorItem(TypedDict):
     """One entry of ``errors``; ``path`` names the offending input when there is one.
 
     An item made from ``abort(code, message=..., **extra)`` also carries the ``extra`` keys
-    (see :mod:`cst_chassis.error_handling`).
+    (see :mod:`cst_chassis._error_handling`).
     """
 
     message: str

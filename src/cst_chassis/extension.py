@@ -5,17 +5,19 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from flask import Flask, current_app
 from flask.logging import default_handler
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cst_chassis import async_bridge
-from cst_chassis.app_errors import install_http_error_envelope
-from cst_chassis.body import install_body_checks
+from cst_chassis._app_errors import install_http_error_envelope
+from cst_chassis._body import install_body_checks
 from cst_chassis.config import ChassisConfig, load_config
 from cst_chassis.errors import ChassisError, ChassisNotInitializedError
 from cst_chassis.health import register_health_endpoint
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from cst_chassis.metrics import ChassisMetrics
     from cst_chassis.typing import DatabaseLike, HealthCheck
 
-__all__ = ["EXTENSION_KEY", "ChassisState", "CstMicroChassis", "get_state"]
+__all__ = ["ChassisState", "CstMicroChassis", "get_state"]
 
 EXTENSION_KEY = "cst_chassis"
 
@@ -107,6 +109,7 @@ class CstMicroChassis:
                 f"cst-chassis is already initialised on app {app.import_name!r}; "
                 "call init_app once per app"
             )
+        _check_database_kind(db)
         config = load_config(app.import_name, app.config)
         # Keyset resources need a usable cursor secret: checked now and at their registration.
         guard_view_functions(app, config.cursor_secret)
@@ -127,7 +130,7 @@ class CstMicroChassis:
                 async_bridge.async_to_sync, timeout=config.async_timeout
             )
         if isinstance(db, AsyncEngine):
-            async_bridge.on_shutdown(db.dispose)
+            async_bridge.register_engine(db)
 
         install_body_checks(app, config)
         if config.envelope_http_errors:
@@ -158,6 +161,22 @@ class CstMicroChassis:
             return check
 
         return register
+
+
+def _is_flask_sqlalchemy(db: object) -> bool:
+    # Flask-SQLAlchemy is optional: only look at it if the app already imported it.
+    module = sys.modules.get("flask_sqlalchemy")
+    return module is not None and isinstance(db, module.SQLAlchemy)
+
+
+def _check_database_kind(db: object) -> None:
+    # Checked before anything is installed, so a wrong db leaves the app untouched.
+    if db is None or isinstance(db, Engine | AsyncEngine) or _is_flask_sqlalchemy(db):
+        return
+    raise TypeError(
+        "init_app(app, db): db must be a Flask-SQLAlchemy instance, a SQLAlchemy Engine or an "
+        f"AsyncEngine, not {type(db).__module__}.{type(db).__qualname__}"
+    )
 
 
 def _is_set(app: Flask, key: str) -> bool:

@@ -1,10 +1,11 @@
 """The health endpoint, ``GET /status`` (``CST_HEALTH_CHECK_ENDPOINT``), and readiness.
 
 200 when the database (if any) answers and every custom check passes, else 503; the body always
-has ``name`` and ``version`` (the seed's shape), never an exception text, a URL or a traceback.
+has ``name`` and ``version`` (cst-micro-chassis's shape), never an exception text, a URL or a
+traceback.
 The database probe and the custom checks run concurrently, so the answer comes within
 ``CST_HEALTH_CHECK_TIMEOUT`` seconds however many checks there are and whatever they wait on
-(see :mod:`cst_chassis.health_runner` for why a stuck check cannot pile up threads, and why
+(see :mod:`cst_chassis._health_runner` for why a stuck check cannot pile up threads, and why
 polls never hold a server thread past the timeout). Readiness (``CST_READINESS_ENDPOINT``) runs
 the same checks, and answers 503 at once once the process is shutting down.
 Failures are logged on the ``cst_chassis.health`` logger, with the request's operation id.
@@ -16,7 +17,6 @@ import contextvars
 import functools
 import inspect
 import logging
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cst_chassis import async_bridge, shutdown
-from cst_chassis.health_runner import CheckSlot, Ticket, start_in_thread, start_on_loop
+from cst_chassis._health_runner import CheckSlot, Ticket, start_in_thread, start_on_loop
 from cst_chassis.migrations import (
     MigrationScript,
     load_migration_script,
@@ -43,19 +43,13 @@ if TYPE_CHECKING:
     from cst_chassis.extension import ChassisState
     from cst_chassis.typing import DatabaseLike, HealthCheck
 
-__all__ = [
-    "CheckStatus",
-    "DatabaseStatus",
-    "HealthBody",
-    "health_response",
-    "register_health_endpoint",
-]
+__all__ = ["CheckStatus", "DatabaseStatus", "HealthBody"]
 
 T = TypeVar("T")
 DatabaseStatus = Literal["ok", "unavailable"]
 CheckStatus = Literal["ok", "failing"]
 
-logger = logging.getLogger("cst_chassis.health")
+logger: logging.Logger = logging.getLogger("cst_chassis.health")
 
 # Longest part of a driver's error message that goes into a log line.
 _MAX_REASON = 300
@@ -85,12 +79,10 @@ def register_health_endpoint(app: Flask, state: ChassisState) -> None:
     """Add the health route (``CST_HEALTH_CHECK_ENDPOINT``, default ``/status``) to ``app``.
 
     Called by ``init_app``. Reads the migrations folder named by ``CST_ALEMBIC_SCRIPT_LOCATION``
-    once, here. Raises :class:`TypeError` for a ``db`` that is not a Flask-SQLAlchemy instance,
-    an ``Engine`` or an ``AsyncEngine``; :class:`~cst_chassis.errors.ChassisConfigError` when
+    once, here. Raises :class:`~cst_chassis.errors.ChassisConfigError` when
     the migrations folder is missing or unreadable; :class:`~cst_chassis.errors.ChassisError`
     when that key is set but Alembic is not installed.
     """
-    _check_database_type(state.db)
     location = state.config.alembic_script_location
     script = load_migration_script(location) if location is not None else None
     health = _Health(state, script)
@@ -98,21 +90,6 @@ def register_health_endpoint(app: Flask, state: ChassisState) -> None:
     app.add_url_rule(config.health_check_endpoint, "cst_chassis_health", health.view)
     if config.readiness_endpoint is not None:
         app.add_url_rule(config.readiness_endpoint, "cst_chassis_readiness", health.readiness)
-
-
-def _is_flask_sqlalchemy(db: object) -> bool:
-    # Flask-SQLAlchemy is optional: only look at it if the app already imported it.
-    module = sys.modules.get("flask_sqlalchemy")
-    return module is not None and isinstance(db, module.SQLAlchemy)
-
-
-def _check_database_type(db: object) -> None:
-    if db is None or isinstance(db, Engine | AsyncEngine) or _is_flask_sqlalchemy(db):
-        return
-    raise TypeError(
-        "init_app(app, db): db must be a Flask-SQLAlchemy instance, a SQLAlchemy Engine or an "
-        f"AsyncEngine, not {type(db).__module__}.{type(db).__qualname__}"
-    )
 
 
 class _Health:

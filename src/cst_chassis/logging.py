@@ -30,16 +30,16 @@ if TYPE_CHECKING:
     from cst_chassis.config import LogFormat
 
 __all__ = [
+    "FORMAT",
     "TEXT_FORMAT",
     "TRACE_TEXT_FORMAT",
+    "CstMicroChassisLogFormatter",
     "JsonFormatter",
     "OperationIdFilter",
-    "install_logging",
-    "restore_logging",
-    "watch_logging",
+    "get_log_config_dict",
 ]
 
-# The seed's format (the default of CST_LOG_TEXT_FORMAT).
+# cst-micro-chassis's format (the default of CST_LOG_TEXT_FORMAT).
 TEXT_FORMAT = "%(asctime)s [%(levelname)s][%(operation_id)s] %(name)s: %(message)s"
 # The same with the trace and span ids (``-`` outside a request).
 TRACE_TEXT_FORMAT = (
@@ -48,7 +48,7 @@ TRACE_TEXT_FORMAT = (
 NO_OPERATION_ID = "No operation_id"
 NO_TRACE = "-"
 
-logger = logging.getLogger("cst_chassis.logging")
+logger: logging.Logger = logging.getLogger("cst_chassis.logging")
 
 
 class OperationIdFilter(logging.Filter):
@@ -121,9 +121,10 @@ def install_logging(
     """Install (or reconfigure) the chassis's stdout handler on the root logger.
 
     Idempotent: repeated calls, from any number of apps, keep exactly one chassis handler, so no
-    line is printed twice. Existing loggers are left enabled (the seed's ``dictConfig`` disabled
-    them). The last call's level and format win. ``text_format`` is the ``%``-style format of
-    the text output (``CST_LOG_TEXT_FORMAT``; :data:`TRACE_TEXT_FORMAT` adds the trace ids).
+    line is printed twice. Existing loggers are left enabled (cst-micro-chassis's ``dictConfig``
+    disabled them). The last call's level and format win. ``text_format`` is the ``%``-style
+    format of the text output (``CST_LOG_TEXT_FORMAT``; :data:`TRACE_TEXT_FORMAT` adds the
+    trace ids).
     """
     global _installed
     _installed = (level, log_format, text_format)
@@ -209,7 +210,7 @@ FORMAT = TEXT_FORMAT
 
 
 class CstMicroChassisLogFormatter(logging.Formatter):
-    """The seed's formatter: ``FORMAT`` with the current operation id (from the ContextVar).
+    """cst-micro-chassis's formatter: ``FORMAT`` with the current operation id (ContextVar).
 
     Prefer :class:`OperationIdFilter` on your handler: it works with any formatter.
     """
@@ -220,12 +221,13 @@ class CstMicroChassisLogFormatter(logging.Formatter):
 
 
 def get_log_config_dict(app_name: str, level: str = "INFO") -> dict[str, object]:
-    """The seed's ``logging.config.dictConfig`` dictionary, minus its bug.
+    """cst-micro-chassis's ``logging.config.dictConfig`` dictionary, minus its bug.
 
     A stdout handler with :class:`CstMicroChassisLogFormatter` on the root logger and on
-    ``app_name``'s logger (at ``level``; the seed read ``CST_STREAM_LOG_LEVEL`` at import time).
-    Unlike the seed's, it sets ``disable_existing_loggers: False``, so applying it does not
-    silence loggers created before. ``init_app`` does not use it: it calls ``install_logging``.
+    ``app_name``'s logger (at ``level``; cst-micro-chassis read ``CST_STREAM_LOG_LEVEL`` at import
+    time). Unlike cst-micro-chassis's, it sets ``disable_existing_loggers: False``, so applying
+    it does not silence loggers created before. ``init_app`` does not use it: it calls
+    ``install_logging``.
     """
     return {
         "version": 1,
@@ -246,6 +248,3 @@ def get_log_config_dict(app_name: str, level: str = "INFO") -> dict[str, object]
         "root": {"handlers": ["console"], "level": "INFO"},
         "loggers": {app_name: {"handlers": ["console"], "propagate": False, "level": level}},
     }
-
-
-__all__ += ["FORMAT", "CstMicroChassisLogFormatter", "get_log_config_dict"]

@@ -11,7 +11,7 @@ least, without a Flask request hook (each has a visible price per request):
 - the async bridge: a wrapper around ``app.async_to_sync`` (coroutines in flight, timeouts) and a
   task on the chassis loop that measures how late its own timer fires (loop lag);
 - pools: SQLAlchemy pool events on the engines given to ``init_app``
-  (:mod:`cst_chassis.pool_metrics`);
+  (:mod:`cst_chassis._pool_metrics`);
 - pagination: the 400 responses whose error ``path`` is ``offset``, ``limit`` or ``cursor``;
 - health: each check's last result and duration, reported by the health and liveness views.
 
@@ -51,16 +51,7 @@ if TYPE_CHECKING:
 
     from cst_chassis.extension import ChassisState
 
-__all__ = [
-    "BUCKETS",
-    "METRIC_NAMES",
-    "MULTIPROC_ENV",
-    "UNMATCHED",
-    "ChassisMetrics",
-    "MetricsMiddleware",
-    "install_metrics",
-    "metrics_available",
-]
+__all__ = ["BUCKETS", "METRIC_NAMES", "ChassisMetrics"]
 
 # Request latency buckets (seconds): a web service's range, from a cache hit to a slow report.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -86,7 +77,7 @@ _MAX_ERROR_BODY = 65536
 LOOP_LAG_INTERVAL = 0.5
 
 # Every metric the chassis exports, with its type and labels (the README's table lists them).
-METRIC_NAMES = {
+METRIC_NAMES: dict[str, tuple[str, tuple[str, ...]]] = {
     "cst_http_request_duration_seconds": ("histogram", ("method", "route", "status")),
     "cst_http_requests_in_flight": ("gauge", ()),
     "cst_http_exceptions_total": ("counter", ("method", "route", "exception")),
@@ -422,7 +413,7 @@ def install_metrics(app: Flask, state: ChassisState, explicitly_configured: bool
     if directory is not None and not os.path.isdir(directory):
         raise ChassisConfigError(MULTIPROC_ENV, directory, "an existing directory")
 
-    from cst_chassis.pool_metrics import watch_databases  # needs prometheus_client too
+    from cst_chassis._pool_metrics import watch_databases  # needs prometheus_client too
 
     metrics = ChassisMetrics(prometheus_client.CollectorRegistry(auto_describe=True))
     config = state.config

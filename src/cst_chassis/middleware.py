@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["OPERATION_ID_SPAN_ATTRIBUTE", "OperationIdMiddleware"]
+__all__ = ["OPERATION_ID_SPAN_ATTRIBUTE"]
 
 # The attribute under which the operation id is recorded on OpenTelemetry's server span.
 OPERATION_ID_SPAN_ATTRIBUTE = "cst.operation_id"

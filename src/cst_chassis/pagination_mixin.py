@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 else:
     _MixinBase = object
 
-__all__ = ["ApiPaginatedMixin", "MissingSessionError"]
+__all__ = ["ApiPaginatedMixin"]
 
 T = TypeVar("T")
 T2 = TypeVar("T2")

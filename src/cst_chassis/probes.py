@@ -6,7 +6,7 @@ is 200 when the process answers and, when the app uses the chassis event loop (t
 is on, or the ``db`` is an ``AsyncEngine``), that loop runs a no-op within
 ``CST_HEALTH_CHECK_TIMEOUT``: a loop blocked by a sync call inside a coroutine stalls every async
 request of the process, and only a restart cures it. The no-op goes through the same
-:class:`~cst_chassis.health_runner.CheckSlot` as the health checks: one ping in flight at a time,
+:class:`~cst_chassis._health_runner.CheckSlot` as the health checks: one ping in flight at a time,
 and once it is overdue every poll answers 503 at once instead of holding a server thread.
 """
 
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, current_app
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cst_chassis._health_runner import CheckSlot, start_on_loop
 from cst_chassis.health import HealthBody, health_response
-from cst_chassis.health_runner import CheckSlot, start_on_loop
 
 if TYPE_CHECKING:
     from cst_chassis.extension import ChassisState
 
-__all__ = ["LOOP_CHECK", "register_liveness_endpoint"]
+__all__ = ["LOOP_CHECK"]
 
 # The name of the event-loop check in the liveness body (and in the health metrics).
 LOOP_CHECK = "event_loop"

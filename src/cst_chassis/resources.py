@@ -21,12 +21,9 @@ from cst_chassis.api import ChassisApi, error_response, json_response, takes_jso
 from cst_chassis.envelope import ErrorItem, Meta, error_envelope, success_envelope
 from cst_chassis.pagination_mixin import ApiPaginatedMixin
 
-__all__ = ["ApiPaginatedMixin", "ApiResource", "ChassisApi", "ResponseHeaders"]
+__all__ = ["ApiPaginatedMixin", "ApiResource"]
 
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
-
-# What a resource may return as headers: flask-restful passes them on to ``make_response``.
-ResponseHeaders = Mapping[str, str] | list[tuple[str, str]]
 
 
 class ApiResource(Resource):
@@ -38,7 +35,7 @@ class ApiResource(Resource):
     - :meth:`add_error` collects errors; the response then has ``"errors"`` and no ``"data"``,
       and a success status (or none) becomes 400.
     - Any exception becomes ``{"meta", "errors": [...]}`` (see
-      :mod:`cst_chassis.error_handling` for the items): ``abort(...)``, reqparse and any
+      :mod:`cst_chassis._error_handling` for the items): ``abort(...)``, reqparse and any
       ``HTTPException`` keep their status, headers and details; any other exception is a 500
       with a generic message, its traceback logged with the operation id, never sent. This
       holds on any ``Api`` and whatever ``PROPAGATE_EXCEPTIONS`` says; the API's ``errors=``

@@ -26,13 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = [
-    "MAX_TRACESTATE_LENGTH",
-    "TraceContext",
-    "get_trace_context",
-    "parse_traceparent",
-    "parse_tracestate",
-]
+__all__ = ["MAX_TRACESTATE_LENGTH", "TraceContext", "get_trace_context"]
 
 # The W3C spec asks vendors to propagate at least 512 characters and at most 32 list members;
 # anything longer is dropped whole (truncating could cut a member in half).

@@ -15,7 +15,7 @@ __all__ = ["retry"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_logger = logging.getLogger("cst_chassis.retry")
+_logger: logging.Logger = logging.getLogger("cst_chassis.retry")
 
 
 class _Retry:
@@ -30,10 +30,10 @@ class _Retry:
             raise ValueError(f"retry(delay={delay!r}): delay must be >= 0")
         if back_off < 1:
             raise ValueError(f"retry(back_off={back_off!r}): back_off must be >= 1")
-        self.tries = tries
-        self.delay = delay
-        self.back_off = back_off
-        self.logger = logger or _logger
+        self.tries: int = tries
+        self.delay: float = delay
+        self.back_off: float = back_off
+        self.logger: logging.Logger = logger or _logger
 
     @overload
     def __call__(

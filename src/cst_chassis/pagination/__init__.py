@@ -24,16 +24,13 @@ from cst_chassis.pagination.keyset import (
 from cst_chassis.pagination.offset import MAX_OFFSET, paginate, paginate_async, paginate_query
 from cst_chassis.pagination.page import Page
 from cst_chassis.pagination.secret import MIN_SECRET_BYTES, CursorSecretError
-from cst_chassis.typing import AsyncSessionLike, SessionLike
 
 __all__ = [
     "DEFAULT_KEYSET_LIMIT",
     "MAX_OFFSET",
     "MIN_SECRET_BYTES",
-    "AsyncSessionLike",
     "CursorSecretError",
     "Page",
-    "SessionLike",
     "paginate",
     "paginate_async",
     "paginate_keyset",

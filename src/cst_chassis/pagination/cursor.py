@@ -40,8 +40,17 @@ __all__ = [
 
 # What a cursor may carry: the Python types SQLAlchemy returns for common sort columns.
 CursorValue: TypeAlias = (
-    "int | float | bool | str | bytes | decimal.Decimal | uuid.UUID | dt.datetime | dt.date"
-    " | dt.time | None"
+    int
+    | float
+    | bool
+    | str
+    | bytes
+    | decimal.Decimal
+    | uuid.UUID
+    | dt.datetime
+    | dt.date
+    | dt.time
+    | None
 )
 
 # Where the page lies relative to the boundary row, in the ordering's own direction.

@@ -71,13 +71,7 @@ if TYPE_CHECKING:
 
     from cst_chassis.typing import AsyncSessionLike, SessionLike
 
-__all__ = [
-    "DEFAULT_KEYSET_LIMIT",
-    "fetch_keyset",
-    "fetch_keyset_async",
-    "paginate_keyset",
-    "paginate_keyset_async",
-]
+__all__ = ["DEFAULT_KEYSET_LIMIT", "paginate_keyset", "paginate_keyset_async"]
 
 T = TypeVar("T")
 T2 = TypeVar("T2")

@@ -53,7 +53,7 @@ class Page(Sequence[T], Generic[T]):
 
     @property
     def prev_offset(self) -> int | None:
-        """The offset of the previous page (``max(offset - limit, 0)``, as the seed), or ``None``.
+        """The previous page's offset (``max(offset - limit, 0)`` as cst-micro-chassis) or ``None``.
 
         Past the end this is still one page back from the requested offset, not the last page.
         """

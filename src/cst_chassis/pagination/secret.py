@@ -18,13 +18,7 @@ from typing import Any
 
 from cst_chassis.errors import ChassisConfigError
 
-__all__ = [
-    "MIN_SECRET_BYTES",
-    "CursorSecretError",
-    "check_keyset_views",
-    "cursor_secret",
-    "guard_view_functions",
-]
+__all__ = ["MIN_SECRET_BYTES", "CursorSecretError"]
 
 MIN_SECRET_BYTES = 16
 
@@ -37,7 +31,7 @@ class CursorSecretError(ChassisConfigError):
 
     def __init__(self, key: str, message: str) -> None:
         self.key = key
-        self.value = None  # a secret, even a bad one, stays out of messages and logs
+        self.value: object = None  # a secret, even a bad one, stays out of messages and logs
         ValueError.__init__(self, message)
 
 

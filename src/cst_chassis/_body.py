@@ -47,7 +47,7 @@ class ChassisRequestMixin:
 
 def _invalid_json() -> BadRequest:
     error = BadRequest(INVALID_JSON_MESSAGE)
-    # flask-restful's convention for error details, read by cst_chassis.error_handling.
+    # flask-restful's convention for error details, read by cst_chassis._error_handling.
     error.data = {"message": INVALID_JSON_MESSAGE, "path": "body"}  # type: ignore[attr-defined]  # flask-restful's attribute
     return error
 

@@ -33,7 +33,7 @@ __all__ = [
     "report_exception",
 ]
 
-logger = logging.getLogger("cst_chassis")
+logger: logging.Logger = logging.getLogger("cst_chassis")
 
 INTERNAL_ERROR_MESSAGE = "Internal server error"
 TIMEOUT_MESSAGE = "The request took too long"
