@@ -252,6 +252,11 @@ def test_status_polls_do_not_stall_the_service_while_the_database_is_silent(
         assert {status for status, _ in other_times} == {200}
         worst_status = max(elapsed for _, elapsed in status_times)
         worst_other = max(elapsed for _, elapsed in other_times)
+        print(  # the figures, shown with pytest -rP
+            f"silent database, 24 pollers on 2x2 threads: {len(status_times)} /status answers, "
+            f"slowest {worst_status:.2f} s; {len(other_times)} /items/3, "
+            f"slowest {worst_other:.2f} s"
+        )
         assert worst_status < timeout + margin, f"/status took {worst_status:.2f} s"
         assert worst_other < timeout + margin, f"/items/3 took {worst_other:.2f} s"
 
