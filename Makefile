@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' $(PINS)
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]' $(PINS)
 	touch $(STAMP)
 
 test: $(STAMP) lint typecheck pytest
