@@ -25,6 +25,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # no display on a build machine
+matplotlib.rcParams["svg.hashsalt"] = "cst-chassis"  # stable ids: the same JSON, the same file
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -123,7 +124,9 @@ def keyset(document: dict[str, Any]) -> bytes:
         width = 0.8 / len(bars)
         for index, (key, label, colour) in enumerate(bars):
             xs = [s + index * width for s in range(len(shapes))]
-            ax.bar(xs, [results[database][s][key] for s in shapes], width, label=label, color=colour)
+            ax.bar(
+                xs, [results[database][s][key] for s in shapes], width, label=label, color=colour
+            )
         ax.set_xticks([s + width for s in range(len(shapes))], shapes, size=8)
         ax.set_yscale("log")
         ax.set_ylabel("ms per 25-row page (log scale)")

@@ -325,6 +325,7 @@ def main() -> None:
 
 def report(results: dict[tuple[str, str], list[Figures]]) -> dict[str, Any]:
     """Print the medians and the per-round ratios; return them for ``--json``."""
+
     def median(pair: tuple[str, str], attribute: str) -> float:
         return float(statistics.median(getattr(f, attribute) for f in results[pair]))
 

@@ -2,10 +2,11 @@
 
 The sources are README.md, CHANGELOG.md and every Markdown page under docs/ (the site's pages;
 the API reference pages are generated from docstrings at build time and hold no examples). A
-block that appears twice (the README's example is also the site's home page's) runs once. Each runs as a standalone script in a fresh interpreter, in an
-empty temporary directory, with no ``CST_*`` variable set, and must exit 0 within the timeout.
-Nothing is skipped: a block fenced as ``py``, ``python3``, ``pycon`` (which would escape this
-test) fails :func:`test_python_blocks_are_fenced_as_python`.
+block that appears twice (the README's example is also the site's home page's) runs once. Each
+runs as a standalone script in a fresh interpreter, in an empty temporary directory, with no
+``CST_*`` variable set, and must exit 0 within the timeout. Nothing is skipped: a block fenced as
+``py``, ``python3``, ``pycon`` (which would escape this test) fails
+:func:`test_python_blocks_are_fenced_as_python`.
 """
 
 from __future__ import annotations

@@ -8,19 +8,25 @@ matches this source; ``python docs/diagrams/request_flow.py out.svg`` writes it 
 from __future__ import annotations
 
 import io
+import itertools
 import sys
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display: a build machine or CI
+matplotlib.rcParams["svg.hashsalt"] = "cst-chassis"  # stable ids: the same source, the same file
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 # (title, detail) from the request in to the response out, one box each.
 STEPS = [
     ("WSGI server", "granian, gunicorn, uWSGI, waitress"),
-    ("OperationIdMiddleware", "X-Operation-ID read or made; ContextVar set;\ntrace context continued"),
+    (
+        "OperationIdMiddleware",
+        "X-Operation-ID read or made; ContextVar set;\ntrace context continued",
+    ),
     ("Flask + ChassisApi", "routing; body size and JSON checks"),
     ("ApiResource method", "get/post/... returns data, (data, status), abort(...)"),
     ("Envelope", '{"meta": {"operation_id", ...}, "data" | "errors"}'),
@@ -31,14 +37,17 @@ BRIDGE = [
     ("Async bridge", "the coroutine goes to the process's\none loop thread (call_soon_threadsafe)"),
     ("Event loop thread", "uvloop or asyncio; pooled AsyncEngine;\ncontext copied in and back"),
 ]
-ERRORS = ("Error handlers", "HTTPException, ValidationError, any exception:\nerror envelope, never a traceback")
+ERRORS = (
+    "Error handlers",
+    "HTTPException, ValidationError, any exception:\nerror envelope, never a traceback",
+)
 
 BOX_W, BOX_H, GAP = 4.6, 0.95, 0.55
 ERROR_X, MAIN_X, SIDE_X = -5.6, 0.0, 5.6
 COLOURS = {"main": "#e8f0fe", "side": "#fef7e0", "error": "#fce8e6", "edge": "#3c4043"}
 
 
-def _box(ax: plt.Axes, x: float, y: float, title: str, detail: str, colour: str) -> None:
+def _box(ax: Axes, x: float, y: float, title: str, detail: str, colour: str) -> None:
     ax.add_patch(
         FancyBboxPatch(
             (x, y),
@@ -50,13 +59,13 @@ def _box(ax: plt.Axes, x: float, y: float, title: str, detail: str, colour: str)
             linewidth=1.1,
         )
     )
-    ax.text(x + BOX_W / 2, y + BOX_H - 0.25, title, ha="center", va="center", weight="bold", size=10)
+    ax.text(
+        x + BOX_W / 2, y + BOX_H - 0.25, title, ha="center", va="center", weight="bold", size=10
+    )
     ax.text(x + BOX_W / 2, y + 0.34, detail, ha="center", va="center", size=7.5)
 
 
-def _arrow(
-    ax: plt.Axes, start: tuple[float, float], end: tuple[float, float], label: str = ""
-) -> None:
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], label: str = "") -> None:
     ax.add_patch(
         FancyArrowPatch(
             start, end, arrowstyle="-|>", mutation_scale=12, color=COLOURS["edge"], linewidth=1.1
@@ -74,7 +83,7 @@ def render(fmt: str = "svg") -> bytes:
     tops = [height - (i + 1) * (BOX_H + GAP) + GAP for i in range(len(STEPS))]
     for (title, detail), y in zip(STEPS, tops, strict=True):
         _box(ax, MAIN_X, y, title, detail, COLOURS["main"])
-    for upper, lower in zip(tops, tops[1:], strict=False):
+    for upper, lower in itertools.pairwise(tops):
         _arrow(ax, (MAIN_X + BOX_W / 2, upper), (MAIN_X + BOX_W / 2, lower + BOX_H))
 
     resource_y = tops[3]
@@ -104,7 +113,9 @@ def render(fmt: str = "svg") -> bytes:
     ax.set_aspect("equal")
     ax.axis("off")
     out = io.BytesIO()
-    fig.savefig(out, format=fmt, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
+    fig.savefig(
+        out, format=fmt, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None
+    )
     plt.close(fig)
     return out.getvalue()
 
