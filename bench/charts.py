@@ -6,7 +6,8 @@ Reads ``bench/results/{overhead,keyset,serve}.json`` (written by ``bench/overhea
 
 - ``overhead.svg``: µs per request of every variant, and the ratios with their targets;
 - ``keyset.svg``: a keyset page at depth 0 and 900,000 against an ``OFFSET`` page at that depth;
-- ``serve.svg``: req/s and p99 of each server and service against FastAPI on uvicorn.
+- ``serve.svg``: req/s and p99 of each server and service against FastAPI on uvicorn;
+- ``instructions.svg``: callgrind instructions per request (``bench/overhead.py --callgrind``).
 
 ``docs/hooks.py`` calls :func:`render` at every ``make docs``; by hand:
 
@@ -43,7 +44,9 @@ def _svg(fig: Figure) -> bytes:
 
 def _caption(fig: Figure, document: dict[str, Any]) -> None:
     origin = "figures transcribed from the docs" if document["source"] != "measured" else "measured"
-    fig.text(0.0, -0.02, f"{origin}: {document['command']}", size=7, color="#5f6368", wrap=True)
+    fig.tight_layout()  # axis labels inside the figure, so the caption goes below them
+    # Below the figure (va="top" at its bottom edge), clear of the axis labels.
+    fig.text(0.0, -0.01, f"{origin}: {document['command']}", size=7, color="#5f6368", va="top")
 
 
 def _mid(value: float | list[float]) -> tuple[float, float, float]:
@@ -160,10 +163,29 @@ def serve(document: dict[str, Any]) -> bytes:
     return _svg(fig)
 
 
+def instructions(document: dict[str, Any]) -> bytes:
+    """Instructions per request of each variant, as counted by callgrind, and the ratio."""
+    counts: dict[str, float] = document["results"]["instructions_per_request"]
+    base = counts["bare Flask-RESTful sync"]
+    names = list(counts)
+    colours = [OTHER if n.startswith("bare") else CHASSIS for n in names]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
+    ax.barh(range(len(names)), [counts[n] / 1000 for n in names], color=colours)
+    for y, name in enumerate(names):
+        ax.text(counts[name] / 1000, y, f"  {counts[name] / base:.3f}x", va="center", size=8)
+    ax.set_yticks(range(len(names)), names, size=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("thousand instructions per request (valgrind callgrind; x: / bare Flask-RESTful)")
+    ax.set_xlim(0, max(counts.values()) / 1000 * 1.2)
+    _caption(fig, document)
+    return _svg(fig)
+
+
 CHARTS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
     "overhead.svg": ("overhead.json", overhead),
     "keyset.svg": ("keyset.json", keyset),
     "serve.svg": ("serve.json", serve),
+    "instructions.svg": ("overhead-callgrind.json", instructions),
 }
 
 
