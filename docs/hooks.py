@@ -7,7 +7,7 @@
   module's ``__all__``, or a module made private, flows into the site with no list to update.
 - A public name without a docstring is a warning, which ``mkdocs build --strict`` turns into a
   failed build, unless ``docs/undocumented.txt`` lists it (the names that had none when the site
-  was made); a listed name that has since got a docstring is a warning too, so the list shrinks.
+  was made); a listed name that has since got a docstring is reported, to be deleted from it.
 - The benchmark charts (``bench/charts.py``, from the JSON in ``bench/results/``) and the
   request-flow diagram (``docs/diagrams/request_flow.py``) are drawn at build time by matplotlib
   and added to the site as generated files: nothing drawn is committed, nothing is fetched.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import logging
+import posixpath
 import re
 import sys
 from dataclasses import dataclass, field
@@ -247,14 +248,38 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     }
     for name in sorted(missing - allowed):
         log.warning("public name without a docstring: %s", name)
+    # Not a warning: the list is shared by branches merged at different times, so one that
+    # documents a name must not fail the build of the others. Delete the names reported here.
     for name in sorted(allowed - missing):
-        log.warning("%s is documented now (or gone): delete it from docs/undocumented.txt", name)
+        log.info("%s is documented now (or gone): delete it from docs/undocumented.txt", name)
     files.append(File.generated(config, API_INDEX, content=api_index(modules)))
     for module in modules.values():
         files.append(File.generated(config, module.page, content=api_page(modules, module)))
     for path, svg in drawings().items():
         files.append(File.generated(config, path, content=svg))
     return files
+
+
+CONFIG_TABLE = re.compile(r"<!-- config-table:start -->.*?<!-- config-table:end -->", re.S)
+SAME_PAGE_LINK = re.compile(r"\]\(#([\w-]+)\)")
+
+
+def on_page_markdown(markdown: str, page: Any, files: Files, **kwargs: Any) -> str:
+    """Point the configuration table's ``(#guide)`` links at the guide pages.
+
+    The table is generated from the config declaration (``cst_chassis._config_table``) and written
+    verbatim between its markers, with links to sections of the one-page manual it came from;
+    here ``#operation-id-and-logging`` becomes ``guides/operation-id-and-logging.md``.
+    """
+    pages = {Path(f.src_uri).stem: f.src_uri for f in files.documentation_pages()}
+
+    def to_page(match: re.Match[str]) -> str:
+        target = pages.get(match[1])
+        if target is None:
+            return match[0]
+        return f"]({posixpath.relpath(target, posixpath.dirname(page.file.src_uri))})"
+
+    return CONFIG_TABLE.sub(lambda table: SAME_PAGE_LINK.sub(to_page, table[0]), markdown)
 
 
 SPHINX_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|data|attr|exc|obj|const):<code>~?")
