@@ -1,5 +1,6 @@
 # make test: create .venv, install the project with its test extras, run ruff, mypy and pytest.
 # make demo: run the demo service (see README).
+# make docs: build the documentation site into site/ (strict: any warning fails); make docs-serve.
 PYTHON ?= python3
 VENV ?= .venv
 # Extra requirements for the venv, e.g. the oldest supported line in .ci/run.
@@ -9,15 +10,15 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check lint typecheck pyright pytest mutation demo demo-gunicorn demo-granian bench load clean
+.PHONY: test check lint typecheck pyright pytest docs docs-serve mutation demo demo-gunicorn demo-granian bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' $(PINS)
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]' $(PINS)
 	touch $(STAMP)
 
-test: $(STAMP) lint typecheck pyright pytest
+test: $(STAMP) lint typecheck pyright docs pytest
 
 # The fast local loop: everything but the tests marked `slow` (servers, forks, subprocesses,
 # load). make test (and CI) runs them all.
@@ -55,6 +56,17 @@ mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,mutation]' $(PINS)
 	CST_TEST_POSTGRES_URL= $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
 	$(BIN)/mutmut results
+
+# The documentation site (mkdocs.yml, docs/): --strict turns every warning into a failure (broken
+# links or anchors, unresolved references, an undocumented public name). Nothing is fetched: no web
+# fonts, no CDN; charts and diagram are drawn by matplotlib from bench/results/*.json.
+DOCS_PORT ?= 8000
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 # The full reliability load (tests/reliability; README, "Reliability"): the tests marked `load`
 # with LOAD_REQUESTS requests per server (make test runs them with 3000 / 1500).
@@ -99,4 +111,4 @@ demo-granian: $(STAMP)
 		--factory examples.demo.app:create_app
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build site

@@ -32,6 +32,7 @@ Exit status 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import sqlite3
@@ -45,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bench_json
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -283,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, help="rows before the deep page (default: 90%%)")
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--no-sqlite", action="store_true", help="run on PostgreSQL only")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     depth = args.depth or args.rows * 9 // 10
 
@@ -292,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.postgres:
         targets.append(("PostgreSQL", lambda: postgres_engine(args.postgres)))
     ok = True
+    measured: dict[str, dict[str, dict[str, float]]] = {}
     for name, make in targets:
         with make() as engine:
             Base.metadata.create_all(engine)
@@ -299,7 +303,11 @@ def main(argv: list[str] | None = None) -> int:
             _fill(engine, args.rows)
             built = time.perf_counter() - start
             print(f"{name}: {args.rows:,} rows and 3 indexes built in {built:.1f} s")
-            ok = report(name, depth, measure(engine, depth, args.repeat)) and ok
+            results = measure(engine, depth, args.repeat)
+            measured[name] = {shape: dataclasses.asdict(r) for shape, r in results.items()}
+            ok = report(name, depth, results) and ok
+    if args.json:
+        bench_json.write(args.json, "keyset", {"rows": args.rows, "depth": depth, **measured})
     return 0 if ok else 1
 
 

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import bench_json
 from flask import Flask
 
 HERE = Path(__file__).resolve().parent
@@ -191,6 +192,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args()
     tool = args.tool
     if tool == "auto":
@@ -245,6 +247,15 @@ def main() -> None:
         )
     total_errors = sum(f.errors for chunk in results.values() for f in chunk)
     print(f"errors (non-2xx or socket): {total_errors}")
+    if args.json:
+        summary = {
+            title: {
+                kind: {a: pick(kind, a) for a in ("requests_per_second", "p50_ms", "p99_ms")}
+                for kind in ("bare", "chassis")
+            }
+            for title, pick in (("median", med), ("best", best))
+        }
+        bench_json.write(args.json, "load", {"tool": tool, **summary, "errors": total_errors})
 
 
 if __name__ == "__main__":

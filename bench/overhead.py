@@ -9,6 +9,7 @@ phases of a noisy machine hit all of them), and the script prints the median ove
     .venv/bin/python bench/overhead.py --rounds 9 --calls 3000 --cpu 1
     .venv/bin/python bench/overhead.py --no-pin         # let the loop thread use another core
     .venv/bin/python bench/overhead.py --callgrind      # instructions per request (valgrind)
+    .venv/bin/python bench/overhead.py --json out.json  # also write the figures for bench/charts.py
 
 Targets (issue 5): chassis sync <= 1.10x bare Flask-RESTful; chassis async <= 2.0x chassis sync.
 
@@ -35,6 +36,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import bench_json
 import flask_restful
 from flask import Flask
 from werkzeug.test import EnvironBuilder
@@ -180,9 +182,14 @@ def main() -> None:
         "--callgrind", action="store_true", help="count instructions per request instead"
     )
     parser.add_argument("--only", help=argparse.SUPPRESS)  # one variant, run under valgrind
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args()
     if args.callgrind:
-        callgrind_report()
+        per_request = callgrind_report()
+        if args.json:
+            bench_json.write(
+                args.json, "overhead-callgrind", {"instructions_per_request": per_request}
+            )
         return
     if args.only:
         run_only(args.only, args.calls)
@@ -205,7 +212,14 @@ def main() -> None:
             calls = max(args.calls // SLOW.get(name, 1), 1)
             samples[name].append(time_calls(app, environ, calls))
 
-    report(samples, args)
+    ratios = report(samples, args)
+    if args.json:
+        results = {
+            "pinned": not args.no_pin,
+            "median_us": {name: statistics.median(values) for name, values in samples.items()},
+            "ratios": ratios,
+        }
+        bench_json.write(args.json, "overhead", results)
 
 
 # (label, numerator, denominator, target): each ratio is the median of the per-round ratios,
@@ -252,7 +266,7 @@ RATIOS: list[tuple[str, str, str, float | None]] = [
 ]
 
 
-def report(samples: dict[str, list[float]], args: argparse.Namespace) -> None:
+def report(samples: dict[str, list[float]], args: argparse.Namespace) -> dict[str, float]:
     pinned = "not pinned" if args.no_pin else f"pinned to CPU {args.cpu}"
     print(
         f"Python {sys.version.split()[0]}, Flask {version('flask')}, "
@@ -263,12 +277,15 @@ def report(samples: dict[str, list[float]], args: argparse.Namespace) -> None:
     for name, values in samples.items():
         print(f"{name:36} {statistics.median(values):10.1f} {min(values):8.1f} {max(values):8.1f}")
     print()
+    ratios = {}
     for label, num, den, target in RATIOS:
         ratio = statistics.median(a / b for a, b in zip(samples[num], samples[den], strict=True))
+        ratios[label] = ratio
         verdict = ""
         if target is not None:
             verdict = f"  (target <= {target:.2f}: {'ok' if ratio <= target else 'MISSED'})"
         print(f"{label:42} {ratio:6.2f}x{verdict}")
+    return ratios
 
 
 # --- instruction counts (valgrind's callgrind) -----------------------------------------------
@@ -319,7 +336,7 @@ def instructions(name: str, calls: int) -> int:
     return int(match[1])
 
 
-def callgrind_report() -> None:
+def callgrind_report() -> dict[str, float]:
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed: apt-get install -y valgrind")
     low, high = CALLGRIND_CALLS
@@ -339,6 +356,7 @@ def callgrind_report() -> None:
         print(
             f"{name:36} {value / base:6.3f}x bare Flask-RESTful  {value / sync:6.3f}x chassis sync"
         )
+    return per_request
 
 
 if __name__ == "__main__":

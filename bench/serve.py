@@ -12,6 +12,7 @@ each run, then the medians and the ratios against FastAPI from this one run, as 
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
         .venv/bin/python bench/serve.py                       # 3 rounds x 5 s, everything
     .venv/bin/python bench/serve.py --servers granian,uvicorn --apps chassis-sync,fastapi
+    .venv/bin/python bench/serve.py --json serve.json        # also the figures for bench/charts.py
 
 ``CST_TEST_POSTGRES_URL`` is used when ``BENCH_DATABASE_URL`` is not set. Settings (the same for
 every server): ``--workers`` processes x ``--threads`` threads, a pool of ``--threads``
@@ -37,7 +38,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import bench_json
 import serve_app
 
 HERE = Path(__file__).resolve().parent
@@ -277,6 +280,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -314,10 +318,14 @@ def main() -> None:
                 flush=True,
             )
     print(f"load average at end {os.getloadavg()[0]:.1f}")
-    report(results)
+    summary = report(results)
+    if args.json:
+        bench_json.write(args.json, "serve", summary)
 
 
-def report(results: dict[tuple[str, str], list[Figures]]) -> None:
+def report(results: dict[tuple[str, str], list[Figures]]) -> dict[str, Any]:
+    """Print the medians and the per-round ratios; return them for ``--json``."""
+
     def median(pair: tuple[str, str], attribute: str) -> float:
         return float(statistics.median(getattr(f, attribute) for f in results[pair]))
 
@@ -325,10 +333,24 @@ def report(results: dict[tuple[str, str], list[Figures]]) -> None:
     print()
     print("| server | app | req/s | p50 ms | p99 ms | errors | vs FastAPI | server CPU µs/req |")
     print("|---|---|---|---|---|---|---|---|")
+    medians: list[dict[str, Any]] = []
+    ratios: list[dict[str, Any]] = []
     for pair in sorted(results, key=lambda p: -median(p, "requests_per_second")):
         rps = median(pair, "requests_per_second")
         ratio = f"{rps / base:.2f}" if base else "-"
         errors = sum(f.errors for f in results[pair])
+        medians.append(
+            {
+                "server": pair[0],
+                "app": pair[1],
+                "requests_per_second": rps,
+                "p50_ms": median(pair, "p50_ms"),
+                "p99_ms": median(pair, "p99_ms"),
+                "errors": errors,
+                "vs_fastapi": rps / base if base else None,
+                "cpu_us_per_request": median(pair, "cpu_us_per_request"),
+            }
+        )
         print(
             f"| {pair[0]} | {pair[1]} | {rps:.0f} | {median(pair, 'p50_ms'):.2f} | "
             f"{median(pair, 'p99_ms'):.2f} | {errors} | {ratio} | "
@@ -353,6 +375,16 @@ def report(results: dict[tuple[str, str], list[Figures]]) -> None:
             print(
                 f"  {server:9} {numerator:22} / {denominator:13} req/s {rps:5.2f}  p99 {p99:5.2f}"
             )
+            ratios.append(
+                {
+                    "server": server,
+                    "numerator": numerator,
+                    "denominator": denominator,
+                    "requests_per_second": rps,
+                    "p99": p99,
+                }
+            )
+    return {"medians": medians, "per_round_ratios": ratios}
 
 
 # (numerator app, denominator app) on the same server; "fastapi" is FastAPI on uvicorn.

@@ -333,7 +333,7 @@ def test_multiprocess_directory_that_does_not_exist_fails_at_init(
 
 
 def test_readme_lists_every_metric() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs/guides/metrics-and-probes.md").read_text()
     for name, (kind, labels) in METRIC_NAMES.items():
         row = f"| `{name}` | {kind} | " + ", ".join(f"`{label}`" for label in labels)
         assert row in readme, f"README's metrics table lacks {name}"

@@ -1,9 +1,12 @@
-"""Every ```python block of the README runs as-is, so the README cannot drift from the code.
+"""Every ```python block of the README and of the docs site runs as-is, so neither can drift.
 
-A block that appears twice runs once. Each runs as a standalone script in a fresh interpreter, in an
-empty temporary directory, with no ``CST_*`` variable set, and must exit 0 within the timeout.
-Nothing is skipped: a block fenced as ``py``, ``python3``, ``pycon`` (which would escape this
-test) fails :func:`test_python_blocks_are_fenced_as_python`.
+The sources are README.md, CHANGELOG.md and every Markdown page under docs/ (the site's pages;
+the API reference pages are generated from docstrings at build time and hold no examples). A
+block that appears twice (the README's example is also the site's home page's) runs once. Each
+runs as a standalone script in a fresh interpreter, in an empty temporary directory, with no
+``CST_*`` variable set, and must exit 0 within the timeout. Nothing is skipped: a block fenced as
+``py``, ``python3``, ``pycon`` (which would escape this test) fails
+:func:`test_python_blocks_are_fenced_as_python`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = [REPO / "README.md"]
+SOURCES = [REPO / "README.md", REPO / "CHANGELOG.md", *sorted((REPO / "docs").rglob("*.md"))]
 FENCE = re.compile(
     r"^(?P<indent>[ \t]*)```(?P<lang>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S
 )
@@ -71,6 +74,13 @@ PYTHON_BLOCKS = _python_blocks()
 
 def test_readme_has_python_examples() -> None:
     assert PYTHON_BLOCKS, f"no ```python block in {[str(s) for s in SOURCES]}"
+
+
+def test_the_docs_pages_are_among_the_sources() -> None:
+    # The guides hold most examples: a move of the pages must not leave them unexecuted.
+    pages = {b.source.relative_to(REPO).as_posix() for b in PYTHON_BLOCKS}
+    assert "README.md" in pages
+    assert {"docs/getting-started/quickstart-sync.md", "docs/guides/keyset.md"} <= pages
 
 
 def test_python_blocks_are_fenced_as_python() -> None:
