@@ -22,6 +22,9 @@ from types import ModuleType
 
 import pytest
 
+# Builds the whole site in a subprocess: left out of `make check` (the Makefile).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 CHANGELOG = REPO / "CHANGELOG.md"
 RESULTS = REPO / "bench" / "results"
