@@ -57,8 +57,11 @@ __all__ = [
 ]
 
 OPERATION_ID_HEADER = "cst_operation_id"
+"""Celery message header carrying the operation id of the request that sent the task."""
 TRACEPARENT_HEADER = "cst_traceparent"
+"""Celery message header carrying the W3C ``traceparent`` of the sending request."""
 TRACESTATE_HEADER = "cst_tracestate"
+"""Celery message header carrying the sending request's ``tracestate``."""
 
 # The tokens of each running task, by task id: reset in task_postrun, in the same thread.
 _tokens: dict[str, tuple[Token[str | None], Token[TraceContext | str | None]]] = {}

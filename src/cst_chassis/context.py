@@ -18,6 +18,7 @@ from cst_chassis.tracing import current_trace
 __all__ = ["DEFAULT_HEADER", "get_operation_id", "outgoing_headers"]
 
 DEFAULT_HEADER = "X-Operation-ID"
+"""The operation id header read and written when ``CST_OPERATION_ID_HEADER`` is not set."""
 
 operation_id_var: ContextVar[str | None] = ContextVar("cst_chassis_operation_id", default=None)
 # The header name of the app serving the current request, so outgoing_headers() forwards the id

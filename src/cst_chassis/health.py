@@ -47,7 +47,9 @@ __all__ = ["CheckStatus", "DatabaseStatus", "HealthBody"]
 
 T = TypeVar("T")
 DatabaseStatus = Literal["ok", "unavailable"]
+"""The ``database`` value in the ``/status`` body."""
 CheckStatus = Literal["ok", "failing"]
+"""A custom check's value in the ``/status`` body."""
 
 logger: logging.Logger = logging.getLogger("cst_chassis.health")
 

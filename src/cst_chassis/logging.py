@@ -41,10 +41,12 @@ __all__ = [
 
 # cst-micro-chassis's format (the default of CST_LOG_TEXT_FORMAT).
 TEXT_FORMAT = "%(asctime)s [%(levelname)s][%(operation_id)s] %(name)s: %(message)s"
+"""cst-micro-chassis's text log format, the default of ``CST_LOG_TEXT_FORMAT``."""
 # The same with the trace and span ids (``-`` outside a request).
 TRACE_TEXT_FORMAT = (
     "%(asctime)s [%(levelname)s][%(operation_id)s][%(trace_id)s %(span_id)s] %(name)s: %(message)s"
 )
+"""The text format with the trace and span ids (``-`` outside a request)."""
 NO_OPERATION_ID = "No operation_id"
 NO_TRACE = "-"
 
@@ -207,6 +209,7 @@ def restore_logging() -> bool:
 # is what init_app uses.
 
 FORMAT = TEXT_FORMAT
+"""cst-micro-chassis's name for :data:`TEXT_FORMAT`."""
 
 
 class CstMicroChassisLogFormatter(logging.Formatter):

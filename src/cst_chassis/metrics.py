@@ -55,6 +55,7 @@ __all__ = ["BUCKETS", "METRIC_NAMES", "ChassisMetrics"]
 
 # Request latency buckets (seconds): a web service's range, from a cache hit to a slow report.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Request latency histogram buckets, in seconds."""
 # The route label of every request that matched no URL rule (404s, probing scanners).
 UNMATCHED = "<unmatched>"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -93,6 +94,7 @@ METRIC_NAMES: dict[str, tuple[str, tuple[str, ...]]] = {
     "cst_pagination_rejections_total": ("counter", ("parameter", "reason")),
     "cst_build_info": ("gauge", ("name", "version")),
 }
+"""Every metric the chassis exports: name -> (type, label names)."""
 
 
 def metrics_available() -> bool:

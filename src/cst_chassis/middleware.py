@@ -29,6 +29,7 @@ __all__ = ["OPERATION_ID_SPAN_ATTRIBUTE"]
 
 # The attribute under which the operation id is recorded on OpenTelemetry's server span.
 OPERATION_ID_SPAN_ATTRIBUTE = "cst.operation_id"
+"""The attribute holding the operation id on OpenTelemetry's server span."""
 
 
 class OperationIdMiddleware:

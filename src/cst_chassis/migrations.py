@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 VERSION_TABLE = "alembic_version"
+"""Alembic's version table, read for ``last_migration``."""
 SCRIPT_LOCATION_KEY = "CST_ALEMBIC_SCRIPT_LOCATION"
 _VERSION_QUERY = text(f"SELECT version_num FROM {VERSION_TABLE}")
 

@@ -91,7 +91,9 @@ R = TypeVar("R")
 # the return type, so mypy checks the body and the document shows a 201. Any
 # ``tuple[Body, Literal[code]]`` (or ``tuple[Body, Literal[code], headers]``) works the same way.
 Created: TypeAlias = tuple[T, Literal[201]]
+"""Return type of a method answering 201 with a body: ``return body, 201``."""
 Accepted: TypeAlias = tuple[T, Literal[202]]
+"""Return type of a method answering 202 with a body: ``return body, 202``."""
 
 OPENAPI_VERSION = "3.1.0"
 _METHODS = ("get", "put", "post", "delete", "patch")

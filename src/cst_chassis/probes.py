@@ -29,6 +29,7 @@ __all__ = ["LOOP_CHECK"]
 
 # The name of the event-loop check in the liveness body (and in the health metrics).
 LOOP_CHECK = "event_loop"
+"""Name of the event-loop check in the liveness body and the health metrics."""
 
 
 def register_liveness_endpoint(app: Flask, state: ChassisState) -> None:

@@ -31,6 +31,7 @@ __all__ = ["MAX_TRACESTATE_LENGTH", "TraceContext", "get_trace_context"]
 # The W3C spec asks vendors to propagate at least 512 characters and at most 32 list members;
 # anything longer is dropped whole (truncating could cut a member in half).
 MAX_TRACESTATE_LENGTH = 512
+"""Longest ``tracestate`` kept, in characters; a longer one is dropped whole."""
 _MAX_TRACESTATE_MEMBERS = 32
 
 # version "-" trace-id "-" parent-id "-" flags, lowercase hex only. Version ff is invalid; a

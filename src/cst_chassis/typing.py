@@ -40,11 +40,15 @@ class FlaskSQLAlchemyLike(Protocol):
 
 # What init_app(app, db) accepts.
 DatabaseLike: TypeAlias = "FlaskSQLAlchemyLike | Engine | AsyncEngine"
+"""What ``init_app(app, db)`` accepts."""
 
 # A custom health check: sync or async, no arguments; raising or returning False means "failing".
 HealthCheck: TypeAlias = Callable[[], object] | Callable[[], Awaitable[object]]
+"""A custom health check: sync or async, no arguments; raising or returning False means failing."""
 
 # Where a page runs: a plain Session or Flask-SQLAlchemy's ``db.session`` (a scoped_session
 # proxying one), and their async counterparts.
 SessionLike: TypeAlias = "Session | scoped_session[Any]"
+"""Where a page runs: a ``Session`` or Flask-SQLAlchemy's ``db.session``."""
 AsyncSessionLike: TypeAlias = "AsyncSession | async_scoped_session[Any]"
+"""Where an async page runs: an ``AsyncSession`` or an ``async_scoped_session``."""

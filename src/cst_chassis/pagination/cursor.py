@@ -52,13 +52,16 @@ CursorValue: TypeAlias = (
     | dt.time
     | None
 )
+"""A value a cursor may carry: the Python types SQLAlchemy returns for common sort columns."""
 
 # Where the page lies relative to the boundary row, in the ordering's own direction.
 Direction = Literal["after", "at_or_after", "before", "at_or_before"]
+"""Where a page lies relative to the cursor's boundary row, in the ordering's direction."""
 
 # Longer cursors are refused unread: a real one is a few hundred characters unless the sort
 # keys are long strings, and proxies commonly cap URLs near 8 KiB.
 MAX_CURSOR_LENGTH = 4096
+"""Longest cursor accepted, in characters; longer ones are refused unread."""
 
 _VERSION = b"\x01"
 _MAC_BYTES = 16

@@ -78,6 +78,7 @@ T2 = TypeVar("T2")
 Ts = TypeVarTuple("Ts")
 
 DEFAULT_KEYSET_LIMIT = 25
+"""Page size of ``paginate_keyset`` when no limit is given."""
 
 # Dialects whose NULL sorts as larger than every value (NULLS LAST when ascending).
 _NULLS_HIGH_DIALECTS = frozenset({"postgresql", "oracle", "cockroachdb"})

@@ -32,6 +32,7 @@ Ts = TypeVarTuple("Ts")
 # Offsets above this overflow in some drivers and JSON clients (2**53 is the last integer a
 # JavaScript number holds exactly); PostgreSQL and SQLite both take it.
 MAX_OFFSET = 2**53
+"""Largest offset accepted (2**53, the last integer a JSON number holds exactly)."""
 
 
 def _check_bounds(offset: int, limit: int) -> None:

@@ -21,6 +21,7 @@ from cst_chassis.errors import ChassisConfigError
 __all__ = ["MIN_SECRET_BYTES", "CursorSecretError"]
 
 MIN_SECRET_BYTES = 16
+"""Shortest cursor secret accepted at start-up, in bytes."""
 
 
 class CursorSecretError(ChassisConfigError):
