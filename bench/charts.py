@@ -1,8 +1,10 @@
 """Charts of the documentation site, drawn by matplotlib from the benches' JSON (``--json PATH``).
 
-Reads ``bench/results/{overhead,keyset,serve}.json`` (written by ``bench/overhead.py``,
-``bench/keyset.py`` and ``bench/serve.py`` with ``--json``; a file whose ``source`` is
-``"transcribed"`` holds figures copied from the documentation, and each chart says so) and draws:
+Reads the JSON in ``bench/results/`` that ``bench/overhead.py``, ``bench/keyset.py`` and
+``bench/serve.py`` write with ``--json`` (``overhead-not-pinned.json`` and
+``overhead-flask23.json``, more runs of the overhead bench, are drawn beside ``overhead.json``; a
+file whose ``source`` is ``"transcribed"`` would hold figures copied from the documentation, and
+its chart would say so) and draws:
 
 - ``overhead.svg``: µs per request of every variant, and the ratios with their targets;
 - ``keyset.svg``: a keyset page at depth 0 and 900,000 against an ``OFFSET`` page at that depth;
@@ -189,10 +191,35 @@ CHARTS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
 }
 
 
+# More runs of bench/overhead.py drawn beside overhead.json's when their files exist: the same
+# bench not pinned to a CPU, and on the oldest supported Flask.
+OVERHEAD_RUNS = ("overhead-not-pinned.json", "overhead-flask23.json")
+
+
+def _with_more_runs(document: dict[str, Any], more: list[dict[str, Any]]) -> dict[str, Any]:
+    """One overhead document whose ``runs`` are those of ``document`` and ``more``, labelled."""
+    if not more:
+        return document
+    runs = [
+        {**run, "label": f"Flask {each['versions']['flask']}, {run['label']}"}
+        for each in (document, *more)
+        for run in _runs(each["results"])
+    ]
+    command = f"{document['command']} (and {len(more)} more runs: {', '.join(OVERHEAD_RUNS)})"
+    return {**document, "command": command, "results": {**document["results"], "runs": runs}}
+
+
 def render(results: Path = RESULTS) -> Iterator[tuple[str, bytes]]:
     """Draw every chart from the JSON in ``results``: ``(file name, SVG bytes)`` pairs."""
     for name, (source, draw) in CHARTS.items():
         document = json.loads((results / source).read_text(encoding="utf-8"))
+        if draw is overhead:
+            more = [
+                json.loads((results / extra).read_text(encoding="utf-8"))
+                for extra in OVERHEAD_RUNS
+                if (results / extra).exists()
+            ]
+            document = _with_more_runs(document, more)
         yield name, draw(document)
 
 

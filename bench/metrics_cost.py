@@ -8,6 +8,7 @@ called as a WSGI app (no server), metrics off (``CST_METRICS_ENDPOINT=off``) and
 
     .venv/bin/python bench/metrics_cost.py                 # 200 + 1000 calls per variant
     .venv/bin/python bench/metrics_cost.py --extra 2000
+    .venv/bin/python bench/metrics_cost.py --json out.json   # also write the figures as JSON
 
 Target (issue 12): metrics on <= 1.05x metrics off.
 """
@@ -15,16 +16,9 @@ Target (issue 12): metrics on <= 1.05x metrics off.
 from __future__ import annotations
 
 import argparse
-import gc
-import os
-import re
-import subprocess
-import sys
-import tempfile
-from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
 
+import bench_json
+import callgrind
 from flask import Flask
 from werkzeug.test import EnvironBuilder
 
@@ -47,61 +41,10 @@ def build(variant: str) -> Flask:
     return app
 
 
-def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-    return None
-
-
 def serve(variant: str, calls: int) -> None:
-    """Answer ``calls`` hello requests (the body consumed), after a warm-up of 50.
-
-    The garbage collector is off during the measured calls: when a collection happens, and what
-    it costs, depends on the heap of the whole process, not on the request (it made runs differ
-    by several thousand instructions per request).
-    """
-    app: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]] = build(variant)
+    """The callgrind child: ``calls`` hello requests after a warm-up of 50, the collector quiet."""
     environ = EnvironBuilder(path="/hello").get_environ()
-    for _ in range(50):
-        _call(app, environ)
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    for _ in range(calls):
-        _call(app, environ)
-
-
-def _call(
-    app: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]], environ: dict[str, Any]
-) -> None:
-    body = app(dict(environ), _start_response)
-    for _chunk in body:
-        pass
-    close = getattr(body, "close", None)
-    if close is not None:
-        close()
-
-
-def instructions(variant: str, calls: int) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                __file__,
-                "--serve",
-                variant,
-                "--calls",
-                str(calls),
-            ],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0"},
-        )
-        summary = re.search(r"^summary: (\d+)", out.read_text(), re.M)
-        assert summary is not None, "no summary line in the callgrind output"
-        return int(summary[1])
+    callgrind.serve(build(variant), environ, calls, quiet_gc=True)
 
 
 def main() -> None:
@@ -109,17 +52,26 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="requests in the base run")
     parser.add_argument("--extra", type=int, default=1000, help="requests added in the 2nd run")
     parser.add_argument("--serve", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.calls)
         return
+    callgrind.require_valgrind()
     per_request = {}
     for variant in VARIANTS:
-        base = instructions(variant, args.calls)
-        more = instructions(variant, args.calls + args.extra)
-        per_request[variant] = (more - base) / args.extra
+        per_request[variant] = callgrind.per_request(
+            [__file__, "--serve", variant],
+            args.calls,
+            args.calls + args.extra,
+            env={"PYTHONMALLOC": "malloc"},
+        )
         print(f"metrics {variant:>3}: {per_request[variant] / 1000:8.1f}k instructions / request")
-    print(f"ratio on/off: {per_request['on'] / per_request['off']:.3f}x (target <= 1.05x)")
+    ratio = per_request["on"] / per_request["off"]
+    print(f"ratio on/off: {ratio:.3f}x (target <= 1.05x)")
+    if args.json:
+        results = {"instructions_per_request": per_request, "on / off": ratio}
+        bench_json.write(args.json, "metrics-cost", results)
 
 
 if __name__ == "__main__":

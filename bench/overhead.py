@@ -24,19 +24,15 @@ import asyncio
 import gc
 import logging
 import os
-import re
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import bench_json
+import callgrind
 import flask_restful
 from flask import Flask
 from werkzeug.test import EnvironBuilder
@@ -44,7 +40,7 @@ from werkzeug.test import EnvironBuilder
 from cst_chassis import ChassisApi, CstMicroChassis
 from cst_chassis.resources import ApiResource
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+WSGIApp = callgrind.WSGIApp
 HELLO = {"hello": "world"}
 
 
@@ -150,22 +146,10 @@ VARIANTS: dict[str, Callable[[], Flask]] = {
 SLOW = {"Flask default bridge, async view": 4}
 
 
-def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-    if not status.startswith("200"):
-        raise RuntimeError(f"bench request failed: {status}")
-
-
 def time_calls(app: WSGIApp, environ: dict[str, Any], calls: int) -> float:
-    """Return µs per request over ``calls`` WSGI calls."""
-    start_response = _start_response
+    """Return µs per request over ``calls`` WSGI calls (a non-200 answer raises)."""
     started = time.perf_counter()
-    for _ in range(calls):
-        body = app(environ.copy(), start_response)
-        for _chunk in body:
-            pass
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
+    callgrind.call(app, environ, calls)
     return (time.perf_counter() - started) / calls * 1e6
 
 
@@ -288,12 +272,7 @@ def report(samples: dict[str, list[float]], args: argparse.Namespace) -> dict[st
     return ratios
 
 
-# --- instruction counts (valgrind's callgrind) -----------------------------------------------
-# Timings on a shared machine move by 2x; instruction counts repeat to a fraction of a percent.
-# Each variant runs twice under callgrind, with CALLGRIND_CALLS[0] and [1] requests after the same
-# warm-up: the difference divided by the extra requests is the cost of one request, start-up and
-# imports cancelled out. Both threads count (the request thread and the chassis loop thread);
-# what instructions do not show is the time a thread waits to be woken.
+# --- instruction counts (valgrind's callgrind; bench/callgrind.py) ---------------------------
 CALLGRIND_VARIANTS = [
     "bare Flask-RESTful sync",
     "chassis sync ApiResource",
@@ -304,41 +283,14 @@ CALLGRIND_CALLS = (100, 600)
 
 
 def run_only(name: str, calls: int) -> None:
+    """The callgrind child: warm up (caches filled, the loop thread started), then ``calls``."""
     logging.disable(logging.WARNING)
     environ = EnvironBuilder(path="/hello", method="GET").get_environ()
-    app = VARIANTS[name]()
-    time_calls(app, environ, 50)  # warm-up: caches filled, the loop thread started
-    time_calls(app, environ, calls)
-
-
-def instructions(name: str, calls: int) -> int:
-    with tempfile.TemporaryDirectory() as directory:
-        out = Path(directory) / "callgrind.out"
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                __file__,
-                "--only",
-                name,
-                "--calls",
-                str(calls),
-            ],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-        )
-        text = out.read_text()
-    match = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
-    assert match is not None, "callgrind wrote no totals"
-    return int(match[1])
+    callgrind.serve(VARIANTS[name](), environ, calls)
 
 
 def callgrind_report() -> dict[str, float]:
-    if shutil.which("valgrind") is None:
-        sys.exit("valgrind is not installed: apt-get install -y valgrind")
+    callgrind.require_valgrind()
     low, high = CALLGRIND_CALLS
     print(
         f"Python {sys.version.split()[0]}, Flask {version('flask')}, Flask-RESTful "
@@ -346,8 +298,7 @@ def callgrind_report() -> dict[str, float]:
     )
     per_request = {}
     for name in CALLGRIND_VARIANTS:
-        extra = instructions(name, high) - instructions(name, low)
-        per_request[name] = extra / (high - low)
+        per_request[name] = callgrind.per_request([__file__, "--only", name], low, high)
         print(f"{name:36} {per_request[name] / 1000:8.0f}k instructions per request", flush=True)
     base = per_request["bare Flask-RESTful sync"]
     sync = per_request["chassis sync ApiResource"]

@@ -10,6 +10,7 @@ cancelled out.
     .venv/bin/python bench/tracing_cost.py                      # baseline bffa0b0, N = 300
     .venv/bin/python bench/tracing_cost.py --baseline main --calls 500
     .venv/bin/python bench/tracing_cost.py --scenario "chassis sync ApiResource"
+    .venv/bin/python bench/tracing_cost.py --json out.json   # also write the figures as JSON
 
 Scenarios: the chassis sync ``ApiResource`` hello (no trace headers: the target), the same with
 an incoming ``traceparent`` + ``tracestate``, and a plain Flask view on a chassis app.
@@ -18,14 +19,12 @@ an incoming ``traceparent`` + ``tracestate``, and a plain Flask view on a chassi
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import subprocess
-import sys
 import tempfile
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+
+import bench_json
+import callgrind
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = ["chassis sync ApiResource", "same + traceparent", "plain Flask view on chassis"]
@@ -62,54 +61,17 @@ def child(scenario: str, calls: int) -> None:
     path = "/plain" if scenario == "plain Flask view on chassis" else "/hello"
     headers = TRACE_HEADERS if scenario == "same + traceparent" else {}
     environ = EnvironBuilder(path=path, headers=list(headers.items())).get_environ()
-    wsgi: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]] = app.wsgi_app
-    for _ in range(50):  # warm-up: first-request work and lazy imports happen in both runs
-        _call(wsgi, environ)
-    for _ in range(calls):
-        _call(wsgi, environ)
-
-
-def _call(wsgi: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> None:
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        if not status.startswith("200"):
-            raise RuntimeError(f"bench request failed: {status}")
-
-    body = wsgi(environ.copy(), start_response)
-    for _chunk in body:
-        pass
-    close = getattr(body, "close", None)
-    if close is not None:
-        close()
-
-
-def instructions(src: Path, scenario: str, calls: int) -> int:
-    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0"}
-    with tempfile.TemporaryDirectory() as tmp:
-        result = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={tmp}/out",
-                sys.executable,
-                __file__,
-                "--child",
-                scenario,
-                "--calls",
-                str(calls),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    match = re.search(r"Collected : (\d+)", result.stderr)
-    if match is None:
-        raise RuntimeError(result.stderr[-2000:])
-    return int(match.group(1))
+    # warm-up: first-request work and lazy imports happen in both runs
+    callgrind.serve(app.wsgi_app, environ, calls)
 
 
 def per_request(src: Path, scenario: str, calls: int) -> float:
-    return (instructions(src, scenario, 2 * calls) - instructions(src, scenario, calls)) / calls
+    return callgrind.per_request(
+        [__file__, "--child", scenario],
+        calls,
+        2 * calls,
+        env={"PYTHONPATH": str(src)},
+    )
 
 
 def main() -> None:
@@ -118,10 +80,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="default: all")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.calls)
         return
+    callgrind.require_valgrind()
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(
             ["git", "-C", str(REPO), "archive", args.baseline, "src"],
@@ -132,10 +96,14 @@ def main() -> None:
         trees = {"baseline": Path(tmp) / "src", "current": REPO / "src"}
         print(f"instructions per request (callgrind), N = {args.calls}, baseline {args.baseline}")
         print(f"{'scenario':32} {'baseline':>10} {'current':>10} {'ratio':>7}")
+        results: dict[str, dict[str, float]] = {}
         for scenario in args.scenario or SCENARIOS:
             base = per_request(trees["baseline"], scenario, args.calls)
             current = per_request(trees["current"], scenario, args.calls)
             print(f"{scenario:32} {base:10.0f} {current:10.0f} {current / base:6.3f}x")
+            results[scenario] = {"baseline": base, "current": current, "ratio": current / base}
+    if args.json:
+        bench_json.write(args.json, "tracing-cost", {"baseline": args.baseline, **results})
 
 
 if __name__ == "__main__":
