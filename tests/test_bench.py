@@ -9,7 +9,6 @@ hundreds of thousands), never a timing.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from .conftest import POSTGRES_URL
+from .script_support import load_script
 
 pytestmark = pytest.mark.slow
 
@@ -30,12 +30,7 @@ BENCH = REPO / "bench"
 
 
 def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_bench_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(path, "_bench")
 
 
 def _run(script: str, *args: str, out: Path, ok: tuple[int, ...] = (0,)) -> dict[str, Any]:

@@ -9,7 +9,6 @@ tests/test_readme.py.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -21,6 +20,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from .script_support import load_script
 
 # Builds the whole site in a subprocess: left out of `make check` (the Makefile).
 pytestmark = pytest.mark.slow
@@ -36,12 +37,7 @@ EXTERNAL_ASSET = re.compile(
 
 
 def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_docs_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(path, "_docs")
 
 
 @pytest.fixture(scope="module")
