@@ -212,6 +212,44 @@ def test_failed_connects_are_counted() -> None:
         engine.dispose()
 
 
+def test_pool_checkout_timeouts_are_counted_as_exceptions(tmp_path: Path) -> None:
+    # QueuePool raises sqlalchemy.exc.TimeoutError when no connection frees up within
+    # pool_timeout; SQLAlchemy has no pool event for it, so it shows as the request's exception.
+    engine = sa.create_engine(
+        f"sqlite:///{tmp_path / 'pool.db'}", pool_size=1, max_overflow=0, pool_timeout=0.05
+    )
+
+    class Lookup(ApiResource):
+        def get(self) -> int:
+            with engine.connect() as conn:
+                return int(conn.scalar(sa.text("SELECT 1")) or 0)
+
+    app = make_app()
+    CstMicroChassis().init_app(app, engine)
+    ChassisApi(app).add_resource(Lookup, "/lookup")
+    client = app.test_client()
+    try:
+        assert client.get("/lookup").get_json()["data"] == 1
+        with engine.connect():  # the pool's only connection, held
+            response = client.get("/lookup")
+            assert scrape(client).value("cst_db_pool_checked_out", database="default") == 1
+        assert response.status_code == 500
+        assert "QueuePool" not in response.get_data(as_text=True)
+        samples = scrape(client)
+        assert (
+            samples.value(
+                "cst_http_exceptions_total",
+                method="GET",
+                route="/lookup",
+                exception="sqlalchemy.exc.TimeoutError",
+            )
+            == 1
+        )
+        assert client.get("/lookup").status_code == 200  # released: the next one gets it
+    finally:
+        engine.dispose()
+
+
 def test_flask_sqlalchemy_engines_are_found_after_its_init_app(tmp_path: Path) -> None:
     app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'fsa.db'}")
     db = SQLAlchemy()
