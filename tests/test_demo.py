@@ -441,22 +441,35 @@ class _Process:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
-            return self.process.wait(timeout=30)
+            returncode: int | None = self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            raise
-        finally:
-            self._reader.join(10)
-            assert self.process.stdout is not None
-            self.process.stdout.close()
-            while not self.lines.empty():
-                self.output.append(self.lines.get_nowait())
+            returncode = None
+            # _child_env sets PYTHONFAULTHANDLER: on SIGABRT the child prints every thread's
+            # stack, so a failure says where it hung.
+            self.process.send_signal(signal.SIGABRT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._reader.join(10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        while not self.lines.empty():
+            self.output.append(self.lines.get_nowait())
+        if returncode is None:
+            raise AssertionError(
+                f"{self.process.args!r} still ran 30 s after {sig.name}; its output (thread stacks "
+                f"last):\n{''.join(self.output)}"
+            )
+        return returncode
 
 
 def _child_env(database: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CST_")}
-    env.update(DATABASE_URL=_sqlite_url(database), PYTHONUNBUFFERED="1", **extra)
+    env.update(
+        DATABASE_URL=_sqlite_url(database), PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1", **extra
+    )
     return env
 
 
