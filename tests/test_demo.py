@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, quote, urlsplit
@@ -473,10 +474,28 @@ def _child_env(database: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def _sigint_as_from_a_terminal() -> Iterator[None]:
+    """Children started inside have SIGINT's default action, as when started from a terminal.
+
+    A job a non-interactive shell starts in the background (a CI script's ``cmd &``) runs with
+    SIGINT ignored, and a child inherits that through exec, while a handled signal is reset to
+    its default: with the handler set here, Ctrl-C (SIGINT) stops the child as it would a
+    user's, wherever pytest itself was started.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 def test_python_m_examples_demo_migrates_seeds_and_serves(tmp_path: Path) -> None:
-    demo = _Process(
-        [sys.executable, "-m", "examples.demo"], _child_env(tmp_path / "demo.db", PORT="0")
-    )
+    with _sigint_as_from_a_terminal():
+        demo = _Process(
+            [sys.executable, "-m", "examples.demo"], _child_env(tmp_path / "demo.db", PORT="0")
+        )
     try:
         port = demo.wait_for(r"Running on http://127\.0\.0\.1:(\d+)")[1]
         base = f"http://127.0.0.1:{port}"
