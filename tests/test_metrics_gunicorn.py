@@ -176,6 +176,22 @@ def test_pool_gauges_rise_while_connections_are_held(
         )
 
 
+@pytest.mark.parametrize("kind", ["counter", "histogram", "gauge_livesum", "gauge_livemax"])
+def test_a_worker_file_not_sized_yet_does_not_fail_the_scrape(kind: str, tmp_path: Path) -> None:
+    # A booting worker creates its values file empty, then sizes it: a scrape in between met a
+    # file with no header, and prometheus_client's reader failed the whole scrape (a 500, seen
+    # in test_pool_gauges_rise_while_connections_are_held while the workers booted).
+    with (
+        service_database("sqlite", tmp_path) as database,
+        metrics_gunicorn(settings(database, tmp_path), tmp_path, workers=1) as service,
+    ):
+        assert get(service.port, "/items/1")[0] == 200
+        (tmp_path / "prom" / f"{kind}_999999.db").touch()  # a pid no worker has
+        samples = service.scrape()
+        route = "/items/<int:item_id>"
+        assert samples.value(REQUEST_COUNT, method="GET", route=route, status="200") == 1
+
+
 def test_sigterm_turns_readiness_503_while_requests_in_flight_finish(
     database: ServiceDatabase, tmp_path: Path
 ) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import glob
 import itertools
 import json
 import os
@@ -48,6 +49,7 @@ except ImportError:  # the optional extra is not installed: metrics stay off
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+    from prometheus_client.metrics_core import Metric
 
     from cst_chassis.extension import ChassisState
 
@@ -76,6 +78,8 @@ _REASONS = (
 _MAX_ERROR_BODY = 65536
 # How often the loop-lag task schedules its timer (seconds).
 LOOP_LAG_INTERVAL = 0.5
+# A multiprocess values file starts with its used length, a 4-byte integer padded to 8 bytes.
+_MMAP_HEADER = 8
 
 # Every metric the chassis exports, with its type and labels (the README's table lists them).
 METRIC_NAMES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -255,11 +259,37 @@ class ChassisMetrics:
         """The text exposition: this process's registry, or every worker's in multiprocess mode."""
         assert prometheus_client is not None
         registry = self.registry
-        if multiprocess_directory() is not None:
+        directory = multiprocess_directory()
+        if directory is not None:
             registry = prometheus_client.CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+            registry.register(_WorkerFilesCollector(directory))
         data: bytes = prometheus_client.generate_latest(registry)
         return data
+
+
+class _WorkerFilesCollector:
+    """prometheus_client's multiprocess collector, minus the files a worker has not sized yet.
+
+    A worker creates its ``.db`` file empty and then grows it to its initial size; a scrape
+    that globs the directory in between would fail to read the empty file's header
+    (``struct.error``: a 500 for the whole scrape, seen while gunicorn workers boot). Such a file
+    holds no value yet, so it is skipped. Once sized, a file never shrinks.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self._pattern = os.path.join(directory, "*.db")
+
+    def collect(self) -> Iterable[Metric]:
+        files = [path for path in glob.glob(self._pattern) if _sized(path)]
+        merged: Iterable[Metric] = multiprocess.MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+        return merged
+
+
+def _sized(path: str) -> bool:
+    try:
+        return os.path.getsize(path) >= _MMAP_HEADER
+    except FileNotFoundError:  # a live gauge file removed when its worker exited
+        return False
 
 
 async def _watch_lag(gauge: Gauge) -> None:
