@@ -24,11 +24,18 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from cst_chassis import ChassisApi, ChassisConfigError, CstMicroChassis, async_bridge
+from cst_chassis import (
+    ChassisApi,
+    ChassisConfigError,
+    CstMicroChassis,
+    CursorSecretError,
+    async_bridge,
+)
 from cst_chassis.cursor import CursorPayload, encode_cursor
 from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
 from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
 from cst_chassis.pagination import Page, keyset
+from cst_chassis.pagination.secret import cursor_secret
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from tests.conftest import AppFactory, Database
 
@@ -828,11 +835,105 @@ def test_a_missing_or_short_cursor_secret_fails_when_the_resource_is_registered(
         assert value not in str(info.value)  # a secret, even a bad one, is never echoed
 
 
-def test_a_missing_cursor_secret_fails_at_init_app_when_the_resource_came_first() -> None:
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({}, "CST_CURSOR_SECRET"),
+        ({"SECRET_KEY": "zq"}, "SECRET_KEY"),
+        (
+            {"SECRET_KEY": "a-long-enough-app-secret", "CST_CURSOR_SECRET": "q9x"},
+            "CST_CURSOR_SECRET",
+        ),
+    ],
+)
+def test_a_missing_or_short_cursor_secret_fails_at_init_app_when_the_resource_came_first(
+    config: dict[str, str], key: str
+) -> None:
     app = Flask("no-secret")
+    app.config.update(config)
     ChassisApi(app).add_resource(_KeysetItems, "/items")
-    with pytest.raises(ChassisConfigError, match="CST_CURSOR_SECRET"):
+    with pytest.raises(ChassisConfigError, match=key) as info:
         CstMicroChassis().init_app(app)
+    for value in config.values():
+        assert value not in str(info.value)
+
+
+# Either key alone, long enough, is all a keyset resource needs; a short SECRET_KEY does not
+# matter when CST_CURSOR_SECRET is set.
+GOOD_SECRET_CONFIGS = [
+    {"SECRET_KEY": "a-long-enough-app-secret"},
+    {"CST_CURSOR_SECRET": "a-long-enough-cursor-secret"},
+    {"CST_CURSOR_SECRET": "a-long-enough-cursor-secret", "SECRET_KEY": "zq"},
+]
+
+
+@pytest.mark.parametrize("resource_first", [True, False])
+@pytest.mark.parametrize("config", GOOD_SECRET_CONFIGS)
+def test_a_long_enough_cursor_secret_from_either_key_serves_keyset_pages(
+    config: dict[str, str], resource_first: bool
+) -> None:
+    app = Flask("with-secret")
+    app.config.update(config)
+    api = ChassisApi(app)
+    if resource_first:
+        api.add_resource(_KeysetItems, "/items")
+        CstMicroChassis().init_app(app)
+    else:
+        CstMicroChassis().init_app(app)
+        api.add_resource(_KeysetItems, "/items")
+    response = app.test_client().get("/items")
+    assert response.status_code == 200
+    assert response.get_json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("configured", "secret_key", "expected"),
+    [
+        ("c" * 16, "k" * 16, b"c" * 16),
+        ("c" * 16, None, b"c" * 16),
+        (None, "k" * 16, b"k" * 16),
+        ("", b"k" * 16, b"k" * 16),
+        (None, "é" * 8, "é".encode() * 8),  # 8 characters, 16 bytes: the length is in bytes
+    ],
+)
+def test_cursor_secret_is_cst_cursor_secret_else_secret_key_as_bytes(
+    configured: str | None, secret_key: str | bytes | None, expected: bytes
+) -> None:
+    assert cursor_secret(configured, secret_key) == expected
+
+
+MISSING_SECRET = (
+    "keyset pagination signs its cursors: set CST_CURSOR_SECRET (environment or app.config) or "
+    "the app's SECRET_KEY, e.g. to secrets.token_urlsafe(32)"
+)
+
+
+@pytest.mark.parametrize(
+    ("configured", "secret_key", "key", "message"),
+    [
+        (None, None, "SECRET_KEY", MISSING_SECRET),
+        ("", "", "SECRET_KEY", MISSING_SECRET),
+        (None, "k" * 15, "SECRET_KEY", "SECRET_KEY is 15 bytes"),
+        (None, b"k" * 15, "SECRET_KEY", "SECRET_KEY is 15 bytes"),
+        (None, "é" * 7 + "k", "SECRET_KEY", "SECRET_KEY is 15 bytes"),
+        ("c" * 15, "k" * 32, "CST_CURSOR_SECRET", "CST_CURSOR_SECRET is 15 bytes"),
+    ],
+)
+def test_a_missing_or_short_cursor_secret_is_a_cursor_secret_error_naming_the_key(
+    configured: str | None, secret_key: str | bytes | None, key: str, message: str
+) -> None:
+    with pytest.raises(CursorSecretError) as info:
+        cursor_secret(configured, secret_key)
+    error = info.value
+    assert isinstance(error, ChassisConfigError)
+    assert (error.key, error.value) == (key, None)
+    if message == MISSING_SECRET:
+        assert str(error) == MISSING_SECRET
+    else:
+        assert str(error) == (
+            f"{message}, too short to sign keyset cursors (one cursor is enough to guess it "
+            "offline): use at least 16 random bytes, e.g. secrets.token_urlsafe(32)"
+        )
 
 
 def test_an_offset_resource_needs_no_cursor_secret() -> None:
