@@ -31,13 +31,14 @@ from cst_chassis import (
     CursorSecretError,
     async_bridge,
 )
-from cst_chassis.cursor import CursorPayload, encode_cursor
+from cst_chassis.cursor import CursorPayload, decode_cursor, encode_cursor
 from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
 from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
 from cst_chassis.pagination import Page, keyset
 from cst_chassis.pagination.secret import cursor_secret
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from tests.conftest import AppFactory, Database
+from tests.pagination_support import captured_statements
 
 SECRET = b"keyset-test-secret"
 APP_SECRET = "app-secret-of-the-keyset-tests"
@@ -97,6 +98,8 @@ ORDERINGS: dict[str, Callable[[], Ordering]] = {
     "a-desc-nulls-first-flag": lambda: [Item.a.desc().nulls_first(), Item.flag.asc()],
     "c-desc-nulls-last-id-asc": lambda: [Item.c.desc().nulls_last(), Item.id.asc()],
     "id-desc": lambda: [Item.id.desc()],
+    "a-b": lambda: [Item.a, Item.b],
+    "labelled": lambda: [Item.a.label("a_label").desc(), Item.b],
     "expression": lambda: [sa.func.coalesce(Item.a, 2).desc(), Item.b],
     "none": lambda: [],
 }
@@ -351,7 +354,8 @@ def _bad_cursor(kind: str, session: Session) -> str:
     fingerprint = _fingerprint(session, stmt)
     cases = {
         "malformed": "%%%not-base64%%%",
-        "truncated": good[:-3],
+        # Cut at a 4-character boundary: still canonical base64, but no longer what was signed.
+        "truncated": good[: len(good) // 4 * 4 - 4],
         "tampered": good[:-2] + ("A" if good[-2] != "A" else "B") + good[-1],
         "other-secret": paginate_keyset(session, stmt, limit=2, secret=b"other").next_cursor,
         "foreign-ordering": paginate_keyset(
@@ -383,20 +387,26 @@ def _fingerprint(session: Session, stmt: sa.Select[Any]) -> str:
     return keyset._ordering(stmt, session.get_bind().dialect.name).fingerprint
 
 
-BAD_CURSOR_KINDS = [
-    "malformed",
-    "truncated",
-    "tampered",
-    "other-secret",
-    "foreign-ordering",
-    "same-columns-other-direction",
-    "huge",
-    "wrong-type",
-    "wrong-type-int-for-str",
-    "null-primary-key",
-    "too-few-values",
-    "too-many-values",
-]
+NOT_ISSUED = "The cursor is not one this service issued"
+OTHER_ORDERING = "The cursor belongs to another ordering"
+WRONG_TYPE = "The cursor holds a value of the wrong type"
+NOT_THIS_ORDERING = "The cursor does not match this ordering"
+# Each bad cursor and the message its 400 carries.
+BAD_CURSORS = {
+    "malformed": "The cursor is not valid url-safe base64",
+    "truncated": NOT_ISSUED,
+    "tampered": NOT_ISSUED,
+    "other-secret": NOT_ISSUED,
+    "foreign-ordering": OTHER_ORDERING,
+    "same-columns-other-direction": OTHER_ORDERING,
+    "huge": "The cursor is too long",
+    "wrong-type": WRONG_TYPE,
+    "wrong-type-int-for-str": WRONG_TYPE,
+    "null-primary-key": WRONG_TYPE,
+    "too-few-values": NOT_THIS_ORDERING,
+    "too-many-values": NOT_THIS_ORDERING,
+}
+BAD_CURSOR_KINDS = list(BAD_CURSORS)
 
 
 @pytest.mark.parametrize("kind", BAD_CURSOR_KINDS)
@@ -414,6 +424,7 @@ def test_bad_cursor_raises_invalid_cursor_error_and_runs_no_query(
                 session, sa.select(Item).order_by(Item.a, Item.b), cursor=cursor, secret=SECRET
             )
     assert info.value.path == "cursor"
+    assert info.value.message == BAD_CURSORS[kind]
     assert statements == []
 
 
@@ -1075,3 +1086,546 @@ def test_resource_verifies_the_cursor_signature_once_per_request(
     monkeypatch.setattr(hmac, "compare_digest", counting)
     assert client.get(next_url).status_code == 200
     assert len(checks) == 1
+
+
+# ---- ordering: unique keys, fingerprints, refused statements ------------------------------
+
+
+class Coded(Base):
+    """Unique keys of every kind: NOT NULL and nullable columns, a pair, a unique index."""
+
+    __tablename__ = "keyset_coded"
+    __table_args__ = (
+        sa.UniqueConstraint("pa", "pb"),
+        sa.Index("ix_keyset_coded_serial", "serial", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    label: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
+    pa: Mapped[int]
+    pb: Mapped[int]
+    serial: Mapped[int]
+
+
+def _fill_coded(factory: sessionmaker[Session]) -> None:
+    with factory.begin() as session:
+        session.execute(sa.delete(Coded))
+        session.add_all(
+            Coded(
+                id=n,
+                code=f"c{n * 7 % 10}",
+                label=None if n % 3 == 0 else f"l{n}",
+                pa=n % 3,
+                pb=n // 3,
+                serial=n * 3 % 10,
+            )
+            for n in range(10)
+        )
+
+
+def _order_by_of_last_query(statements: list[tuple[str, object]]) -> str:
+    sql = " ".join(statements[-1][0].split())
+    return sql.split(" ORDER BY ")[1].split(" LIMIT ")[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "appended"),
+    [
+        ("code", False),
+        ("serial-desc", False),
+        ("pair", False),
+        ("pair-reversed", False),
+        ("nullable-unique-label", True),  # NULLs may repeat: not a total order
+        ("half-a-pair", True),
+    ],
+)
+def test_an_ordering_already_total_by_a_unique_key_gets_no_primary_key_appended(
+    sessions: sessionmaker[Session], name: str, appended: bool
+) -> None:
+    orderings: dict[str, Ordering] = {
+        "code": [Coded.code],
+        "serial-desc": [Coded.serial.desc()],
+        "pair": [Coded.pa, Coded.pb],
+        "pair-reversed": [Coded.pb.desc(), Coded.pa],
+        "nullable-unique-label": [Coded.label],
+        "half-a-pair": [Coded.pa],
+    }
+    keys = orderings[name]
+    _fill_coded(sessions)
+    stmt = sa.select(Coded).order_by(*keys)
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=4, secret=SECRET)
+        assert first.next_cursor is not None
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            paginate_keyset(session, stmt, cursor=first.next_cursor, limit=4, secret=SECRET)
+        forward, backward = _walk(session, stmt, limit=3)
+        last_desc = _is_desc(keys[-1])
+        reference = list(
+            session.scalars(
+                sa.select(Coded.id).order_by(*keys, Coded.id.desc() if last_desc else Coded.id)
+            )
+        )
+    assert ("keyset_coded.id" in _order_by_of_last_query(statements)) is appended
+    values = decode_cursor(first.next_cursor, SECRET, ordering=None).values
+    assert len(values) == len(keys) + appended
+    assert _ids(forward) == reference
+    assert _ids(list(reversed(backward))) == reference
+
+
+def _expected_fingerprint(*lines: str) -> str:
+    digest = hashlib.sha256("\n".join(lines).encode("utf-8")).digest()[:12]
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def test_the_ordering_fingerprint_is_made_of_names_and_directions_only(
+    sessions: sessionmaker[Session], database: Database
+) -> None:
+    # Cursors outlive processes and deploys, so what identifies their ordering is spelled from
+    # names, directions and NULL placement (one line per key, "<desc><nulls high><name>"),
+    # never from object ids; written out here by hand.
+    _fill(sessions, _rows(10))
+    high = int(database.kind == "postgresql")  # NULLs sort high there unless told otherwise
+    cases: list[tuple[Ordering, list[str]]] = [
+        (
+            [Item.a.desc(), Item.b],
+            [f"1{high}keyset_item.a", f"0{high}keyset_item.b", f"0{high}keyset_item.id"],
+        ),
+        (
+            [Item.a.nulls_last(), Item.b.desc().nulls_last()],
+            ["01keyset_item.a", "10keyset_item.b", f"1{high}keyset_item.id"],
+        ),
+        (
+            [sa.func.coalesce(Item.a, 2).desc()],
+            [f"1{high}coalesce(keyset_item.a, 2)", f"1{high}keyset_item.id"],
+        ),
+    ]
+    with sessions() as session:
+        for ordering, lines in cases:
+            page = paginate_keyset(
+                session, sa.select(Item).order_by(*ordering), limit=2, secret=SECRET
+            )
+            assert page.next_cursor is not None
+            payload = decode_cursor(page.next_cursor, SECRET, ordering=None)
+            assert payload.ordering == _expected_fingerprint(*lines)
+
+
+def test_a_cursor_of_the_same_keys_with_other_null_placement_is_refused(
+    sessions: sessionmaker[Session],
+) -> None:
+    _fill(sessions, _rows(10))
+    with sessions() as session:
+        first = paginate_keyset(
+            session, sa.select(Item).order_by(Item.a.nulls_last()), limit=2, secret=SECRET
+        )
+        for other in (Item.a.nulls_first(), Item.a.desc().nulls_last()):
+            with pytest.raises(InvalidCursorError, match=f"^{OTHER_ORDERING}$"):
+                paginate_keyset(
+                    session,
+                    sa.select(Item).order_by(other),
+                    cursor=first.next_cursor,
+                    secret=SECRET,
+                )
+
+
+LIMIT_OR_OFFSET = (
+    "paginate_keyset sets LIMIT itself and cannot honour OFFSET: remove .limit()/.offset() from "
+    "the statement"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("limit", LIMIT_OR_OFFSET),
+        ("offset", LIMIT_OR_OFFSET),
+        ("limit-and-offset", LIMIT_OR_OFFSET),
+        (
+            "text",
+            "keyset pagination needs column expressions in ORDER BY (order_by(User.name)), not "
+            "text or label names",
+        ),
+        (
+            "no-total-order",
+            "keyset pagination needs a total ordering: order by a unique column last, or select "
+            "a mapped entity (or table) with a primary key so it can be appended",
+        ),
+    ],
+)
+def test_a_statement_keyset_cannot_page_is_refused_with_a_message_saying_why(
+    sessions: sessionmaker[Session], name: str, message: str
+) -> None:
+    lowered = sa.func.lower(Item.__table__.c.b)
+    stmt: sa.Select[Any] = {
+        "limit": sa.select(Item).order_by(Item.a).limit(5),
+        "offset": sa.select(Item).order_by(Item.a).offset(5),
+        "limit-and-offset": sa.select(Item).order_by(Item.a).limit(5).offset(5),
+        "text": sa.select(Item).order_by(sa.text("a")),
+        "no-total-order": sa.select(lowered).order_by(lowered),
+    }[name]
+    with sessions() as session, pytest.raises(ChassisError) as info:
+        paginate_keyset(session, stmt, secret=SECRET)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("limit", "secret", "error", "message"),
+    [
+        (0, SECRET, InvalidPaginationError, "limit must be a positive integer"),
+        (True, SECRET, InvalidPaginationError, "limit must be a positive integer"),
+        (2.5, SECRET, InvalidPaginationError, "limit must be a positive integer"),
+        ("5", SECRET, InvalidPaginationError, "limit must be a positive integer"),
+        (5, "text-secret", TypeError, "paginate_keyset(secret=...) must be bytes"),
+        (5, b"", ValueError, "paginate_keyset(secret=...) must not be empty"),
+    ],
+)
+def test_bad_arguments_are_refused_with_a_message_naming_them(
+    sessions: sessionmaker[Session], limit: Any, secret: Any, error: type[Exception], message: str
+) -> None:
+    stmt = sa.select(Item).order_by(Item.a)
+    with sessions() as session, pytest.raises(error) as info:
+        paginate_keyset(session, stmt, limit=limit, secret=secret)
+    assert str(info.value) == message
+    if isinstance(info.value, InvalidPaginationError):
+        assert info.value.path == "limit"
+
+
+def test_a_limit_of_one_pages_one_row_at_a_time(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, _rows(4))
+    with sessions() as session:
+        forward, _ = _walk(session, sa.select(Item).order_by(Item.id), limit=1)
+    assert [_ids([page]) for page in forward] == [[1], [2], [3], [4]]
+
+
+def test_the_default_page_size_is_25(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, _rows(30))
+    with sessions() as session:
+        page = paginate_keyset(session, sa.select(Item).order_by(Item.id), secret=SECRET)
+    assert (len(page), page.limit, page.has_next) == (25, 25, True)
+
+
+# ---- what the page queries look like ------------------------------------------------------
+
+
+def _sql(statements: list[tuple[str, object]]) -> list[str]:
+    # One line each, with every dialect's placeholder spelled "?".
+    return [re.sub(r"%\(\w+\)s(::\w+)?", "?", " ".join(sql.split())) for sql, _ in statements]
+
+
+def _typed_session(database: Database) -> Session:
+    engine = database.engine()
+    Base.metadata.create_all(engine)
+    session = Session(engine)
+    session.add_all(_typed_rows())
+    session.commit()
+    return session
+
+
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [
+        # NOT NULL keys running one way: one row-value range (an index on them serves it).
+        ("i-s", "WHERE (keyset_typed.i, keyset_typed.s, keyset_typed.id) > (?, ?, ?)"),
+        ("i-s-desc", "WHERE (keyset_typed.i, keyset_typed.s, keyset_typed.id) < (?, ?, ?)"),
+        ("id", "WHERE keyset_typed.id > ?"),
+        # Mixed directions: the OR form, under a bound on the leading key.
+        (
+            "i-s-mixed",
+            "WHERE keyset_typed.i >= ? AND (keyset_typed.i > ? OR keyset_typed.i = ? AND "
+            "(keyset_typed.s < ? OR keyset_typed.s = ? AND keyset_typed.id < ?))",
+        ),
+    ],
+)
+def test_the_seek_is_one_index_range_on_the_leading_key(
+    database: Database, name: str, where: str
+) -> None:
+    orderings: dict[str, Ordering] = {
+        "i-s": [Typed.i, Typed.s],
+        "i-s-desc": [Typed.i.desc(), Typed.s.desc()],
+        "id": [Typed.id],
+        "i-s-mixed": [Typed.i, Typed.s.desc()],
+    }
+    keys = orderings[name]
+    stmt = sa.select(Typed).order_by(*keys)
+    with _typed_session(database) as session:
+        first = paginate_keyset(session, stmt, limit=3, secret=SECRET)
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            paginate_keyset(session, stmt, cursor=first.next_cursor, limit=3, secret=SECRET)
+    (sql,) = _sql(statements)
+    assert f" {where} ORDER BY " in sql
+    assert "NULLS" not in sql  # no NULL placement was asked for, so none is added
+
+
+def test_a_nullable_later_key_is_sought_under_a_bound_on_the_leading_key(
+    sessions: sessionmaker[Session],
+) -> None:
+    _fill(sessions, _rows(20))
+    stmt = sa.select(Item).where(Item.a.is_not(None)).order_by(Item.a, Item.b)
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=3, secret=SECRET)
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            paginate_keyset(session, stmt, cursor=first.next_cursor, limit=3, secret=SECRET)
+    sql = _sql(statements)[0]
+    assert "keyset_item.a >= ? AND (keyset_item.a > ? OR keyset_item.a = ? AND " in sql
+    assert "(keyset_item.a, " not in sql
+
+
+def test_a_page_that_reaches_the_nulls_asks_the_second_query_only_for_what_it_lacks(
+    sessions: sessionmaker[Session],
+) -> None:
+    # a = 6..1 then NULL: a page of 4 after a=4 takes a=3, 2, 1 from the values, then asks the
+    # NULLs for 2 rows (1 for the page, 1 to know there is more).
+    _fill(
+        sessions,
+        [
+            {"id": n, "a": n if n <= 6 else None, "b": "x", "c": None, "flag": None}
+            for n in range(1, 11)
+        ],
+    )
+    stmt = sa.select(Item).order_by(Item.a.desc().nulls_last())
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=3, secret=SECRET)
+        assert _ids([first]) == [6, 5, 4]
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            page = paginate_keyset(session, stmt, cursor=first.next_cursor, limit=4, secret=SECRET)
+    assert _ids([page]) == [3, 2, 1, 10]
+    assert page.has_next
+    assert [_limit_of(sql, parameters) for sql, parameters in statements] == [5, 2]
+
+
+def test_a_page_filled_exactly_by_the_values_still_looks_into_the_nulls_for_a_next_page(
+    sessions: sessionmaker[Session],
+) -> None:
+    _fill(
+        sessions,
+        [
+            {"id": n, "a": n if n <= 6 else None, "b": "x", "c": None, "flag": None}
+            for n in range(1, 11)
+        ],
+    )
+    stmt = sa.select(Item).order_by(Item.a.desc().nulls_last())
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=2, secret=SECRET)
+        second = paginate_keyset(session, stmt, cursor=first.next_cursor, limit=4, secret=SECRET)
+    assert _ids([second]) == [4, 3, 2, 1]
+    assert second.has_next and second.next_cursor is not None
+
+
+def _limit_of(sql: str, parameters: object) -> Any:
+    """The LIMIT a statement was sent with: a named (psycopg) or positional (sqlite3) parameter."""
+    if isinstance(parameters, dict):
+        match = re.search(r"LIMIT %\((\w+)\)s", sql)
+        assert match is not None
+        return parameters[match.group(1)]
+    assert isinstance(parameters, tuple | list)
+    return parameters[sql[: sql.index(" LIMIT ")].count("?")]
+
+
+def test_an_aggregate_ordering_is_sought_in_having(sessions: sessionmaker[Session]) -> None:
+    # Items by how many items share their a: the seek on count() must go into HAVING.
+    _fill(sessions, _rows(20))
+    other = sa.orm.aliased(Item)
+    count = sa.func.count(other.id)
+    stmt = (
+        sa.select(Item).outerjoin(other, other.a == Item.a).group_by(Item.id).order_by(count.desc())
+    )
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=3, secret=SECRET)
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            paginate_keyset(session, stmt, cursor=first.next_cursor, limit=3, secret=SECRET)
+        forward, backward = _walk(session, stmt, limit=3)
+        reference = list(
+            session.scalars(
+                sa.select(Item.id)
+                .outerjoin(other, other.a == Item.a)
+                .group_by(Item.id)
+                .order_by(count.desc(), Item.id.desc())
+            )
+        )
+    assert " HAVING " in _sql(statements)[0]
+    assert _ids(forward) == reference
+    assert _ids(list(reversed(backward))) == reference
+
+
+def test_a_not_null_column_of_an_outer_joined_table_is_treated_as_nullable(
+    sessions: sessionmaker[Session],
+) -> None:
+    _fill(sessions, _rows(12))
+    with sessions.begin() as session:
+        session.execute(sa.delete(Painted))
+        session.add_all(Painted(id=n, color=list(Color)[n % 3]) for n in range(1, 7))
+    ordering: Ordering = [Painted.color.desc()]
+    stmt = sa.select(Item).outerjoin(Painted, Painted.id == Item.id).order_by(*ordering)
+    with sessions() as session:
+        forward, backward = _walk(session, stmt, limit=3)
+        reference = list(
+            session.scalars(
+                sa.select(Item.id)
+                .outerjoin(Painted, Painted.id == Item.id)
+                .order_by(Painted.color.desc(), Item.id.desc())
+            )
+        )
+    assert _ids(forward) == reference
+    assert _ids(list(reversed(backward))) == reference
+
+
+def test_a_select_of_one_column_pages_its_values(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, _rows(7))
+    table = Item.__table__
+    for stmt in (
+        sa.select(Item.id).order_by(Item.a.desc()),
+        sa.select(table.c.id).order_by(table.c.a.desc()),
+    ):
+        with sessions() as session:
+            first = paginate_keyset(session, stmt, limit=4, secret=SECRET)
+            second = paginate_keyset(
+                session, stmt, cursor=first.next_cursor, limit=4, secret=SECRET
+            )
+            reference = _reference(session, [Item.a.desc()])
+        assert list(first) + list(second) == reference
+        assert all(type(value) is int for value in first)
+
+
+# ---- empty pages (rows deleted between requests) ------------------------------------------
+
+
+def test_empty_pages_point_back_across_their_boundary(sessions: sessionmaker[Session]) -> None:
+    stmt = sa.select(Item).order_by(Item.id)
+
+    def keep(ids: Sequence[int]) -> None:
+        _fill(sessions, [row for row in _rows(10) if row["id"] in ids])
+
+    with sessions() as session:
+
+        def page(cursor: str | None) -> Page[Any]:
+            session.expire_all()
+            return paginate_keyset(session, stmt, cursor=cursor, limit=5, secret=SECRET)
+
+        keep(range(1, 11))
+        first = page(None)  # 1..5, next: after 5
+        keep(range(1, 6))  # everything after the boundary row goes; the row itself stays
+        after = page(first.next_cursor)
+        assert (list(after), after.has_next, after.next_cursor, after.has_prev) == (
+            [],
+            False,
+            None,
+            True,
+        )
+        assert _ids([page(after.prev_cursor)]) == [1, 2, 3, 4, 5]  # back includes the boundary row
+
+        keep([])  # now the boundary row is gone too: the page that included it is empty as well
+        back = page(after.prev_cursor)
+        assert (list(back), back.has_prev, back.prev_cursor) == ([], False, None)
+        keep([5, 6, 7])
+        assert _ids([page(back.next_cursor)]) == [6, 7]  # forward again excludes the boundary
+
+        keep(range(1, 11))
+        second = page(first.next_cursor)  # 6..10, prev: before 6
+        keep(range(6, 11))  # everything before the boundary row goes; the row itself stays
+        before = page(second.prev_cursor)
+        assert (list(before), before.has_prev, before.prev_cursor) == ([], False, None)
+        assert before.has_next
+        assert _ids([page(before.next_cursor)]) == [6, 7, 8, 9, 10]
+
+
+# ---- forged cursors against every kind of column --------------------------------------------
+
+
+class Cents(sa.TypeDecorator[int]):
+    """An Integer column under a TypeDecorator."""
+
+    impl = sa.Integer
+    cache_ok = True
+
+
+class Ranged(Base):
+    __tablename__ = "keyset_ranged"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    small: Mapped[int] = mapped_column(sa.SmallInteger)
+    big: Mapped[int] = mapped_column(sa.BigInteger)
+    cents: Mapped[int] = mapped_column(Cents)
+    f: Mapped[float]
+    n: Mapped[decimal.Decimal] = mapped_column(sa.Numeric(12, 4))
+
+
+D = decimal.Decimal
+# (column, value, refused on SQLite, refused on PostgreSQL): SQLite integers are 64-bit and it
+# has no infinities or NaN; on PostgreSQL SMALLINT is 16-bit, INTEGER 32-bit, and NUMERIC
+# holds up to 131072 digits before the point and 16383 after, NaN and infinities too.
+RANGES: list[tuple[str, Any, bool, bool]] = [
+    ("small", 2**15 - 1, False, False),
+    ("small", 2**15, False, True),
+    ("small", -(2**15), False, False),
+    ("small", -(2**15) - 1, False, True),
+    ("big", 2**63 - 1, False, False),
+    ("big", 2**63, True, True),
+    ("big", -(2**63), False, False),
+    ("big", -(2**63) - 1, True, True),
+    ("cents", 2**31 - 1, False, False),
+    ("cents", 2**31, False, True),
+    ("cents", -(2**31), False, False),
+    ("cents", 1.5, True, True),
+    ("cents", D("2"), True, True),
+    ("f", 2**62, False, False),
+    ("f", 2**63, True, False),
+    ("f", 2**1023 - 1, True, False),
+    ("f", 2**1023, True, True),
+    ("f", float("inf"), True, False),
+    ("f", float("-inf"), True, False),
+    ("f", float("nan"), True, False),
+    ("f", D("1.5"), False, False),
+    ("f", D("1E+307"), False, False),
+    ("f", D("-1E+307"), False, False),
+    ("f", D("1E+308"), True, True),
+    ("f", D("1E-308"), False, False),
+    ("f", D("1E-309"), True, True),
+    ("f", D("0E-500"), False, False),
+    ("f", D("NaN"), True, False),
+    ("n", 1.5, False, False),
+    ("n", 2**62, False, False),
+    ("n", 2**70, True, False),
+    ("n", D("1E+307"), False, False),
+    ("n", D("1E+308"), True, False),
+    ("n", D("1E-308"), False, False),
+    ("n", D("1E-309"), True, False),
+    ("n", D("0E-500"), False, False),
+    ("n", D("1E+131071"), True, False),
+    ("n", D("1E+131072"), True, True),
+    ("n", D("1E-16383"), True, False),
+    ("n", D("1E-16384"), True, True),
+    ("n", D("NaN"), True, False),
+    ("n", D("-Infinity"), True, False),
+    ("n", float("inf"), True, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "on_sqlite", "on_postgresql"),
+    [pytest.param(*case, id=f"{case[0]}={case[1]!r}") for case in RANGES],
+)
+def test_a_signed_cursor_value_is_refused_exactly_when_the_column_cannot_compare_with_it(
+    database: Database, column: str, value: Any, on_sqlite: bool, on_postgresql: bool
+) -> None:
+    engine = database.engine()
+    Base.metadata.create_all(engine)
+    refused = on_postgresql if database.kind == "postgresql" else on_sqlite
+    with Session(engine) as session:
+        session.add_all(
+            Ranged(id=n, small=n, big=n, cents=n, f=n / 2, n=D(n) / 3) for n in range(1, 6)
+        )
+        session.commit()
+        stmt = sa.select(Ranged).order_by(getattr(Ranged, column))
+        cursor = encode_cursor(
+            CursorPayload(_fingerprint(session, stmt), "after", (value, 1)), SECRET
+        )
+        with captured_statements(engine) as statements:
+            if not refused:  # the database compares it: an ordinary page, never an error
+                page = paginate_keyset(session, stmt, cursor=cursor, secret=SECRET)
+                assert len(statements) >= 1
+                assert all(isinstance(row, Ranged) for row in page)
+                return
+            with pytest.raises(InvalidCursorError) as info:
+                paginate_keyset(session, stmt, cursor=cursor, secret=SECRET)
+    assert info.value.message == "The cursor holds a value out of range for its column"
+    assert statements == []

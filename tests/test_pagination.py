@@ -367,9 +367,7 @@ def test_with_total_counts_only_when_the_page_cannot_tell(
 ) -> None:
     engine = database.engine()
     seed(engine, rows)
-    page, statements = _page_via(
-        api, database, engine, offset=offset, limit=limit, with_total=True
-    )
+    page, statements = _page_via(api, database, engine, offset=offset, limit=limit, with_total=True)
     assert page.total == total
     assert len(statements) == queries
     assert (page.offset, page.limit) == (offset, limit)
@@ -426,7 +424,8 @@ def test_several_columns_give_tuples_and_one_column_the_values(
         async_engine = database.async_engine()
         try:
             async with AsyncSession(async_engine) as session:
-                return await paginate_async(session, stmt, limit=2)
+                page: Page[Any] = await paginate_async(session, stmt, limit=2)
+                return page
         finally:
             await async_engine.dispose()
 
