@@ -120,6 +120,14 @@ def _rows(count: int) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_seek_conditions() -> None:
+    # Seek conditions are cached per ordering, and the mapped attributes behind an ordering are
+    # the same objects in every test: without this, a test would check the conditions an
+    # earlier test built (in mutation testing, by other code) instead of building its own.
+    keyset._seek_segments.cache_clear()
+
+
 @pytest.fixture
 def sessions(database: Database) -> Iterator[sessionmaker[Session]]:
     engine = database.engine()
