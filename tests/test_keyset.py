@@ -95,6 +95,10 @@ ORDERINGS: dict[str, Callable[[], Ordering]] = {
     "a-asc-b-desc": lambda: [Item.a.asc(), Item.b.desc()],
     "b-desc-a-asc-c-desc": lambda: [Item.b.desc(), Item.a, Item.c.desc()],
     "a-nulls-first-b-nulls-last": lambda: [Item.a.nulls_first(), Item.b.desc().nulls_last()],
+    # Explicit NULL placements against SQLite's default, then against PostgreSQL's.
+    "a-nulls-last-b-nulls-last": lambda: [Item.a.nulls_last(), Item.b.nulls_last()],
+    "a-nulls-first-b-nulls-first": lambda: [Item.a.nulls_first(), Item.b.nulls_first()],
+    "a-b-nulls-last": lambda: [Item.a, Item.b.nulls_last()],
     "a-desc-nulls-first-flag": lambda: [Item.a.desc().nulls_first(), Item.flag.asc()],
     "c-desc-nulls-last-id-asc": lambda: [Item.c.desc().nulls_last(), Item.id.asc()],
     "id-desc": lambda: [Item.id.desc()],
@@ -178,7 +182,7 @@ def _walk(
                 session, stmt, cursor=forward[-1].next_cursor, limit=limit, secret=SECRET
             )
         )
-        assert len(forward) < 1000
+        assert len(forward) <= 100, "the walk does not end"
     backward = [forward[-1]]
     while backward[-1].prev_cursor is not None:
         assert backward[-1].has_prev
@@ -187,7 +191,7 @@ def _walk(
                 session, stmt, cursor=backward[-1].prev_cursor, limit=limit, secret=SECRET
             )
         )
-        assert len(backward) < 1000
+        assert len(backward) <= 100, "the walk does not end"
     return forward, backward
 
 
@@ -521,12 +525,14 @@ def test_async_session_walks_forward_and_backward(
                         session, stmt, cursor=page.next_cursor, limit=4, secret=SECRET
                     )
                     forward += [item.id for item in page]
+                    assert len(forward) <= 17, "the walk does not end"
                 backward = [item.id for item in reversed(page)]
                 while page.prev_cursor:
                     page = await paginate_keyset_async(
                         session, stmt, cursor=page.prev_cursor, limit=4, secret=SECRET
                     )
                     backward += [item.id for item in reversed(page)]
+                    assert len(backward) <= 17, "the walk does not end"
                 return forward, backward[::-1]
         finally:
             await engine.dispose()
@@ -1317,7 +1323,9 @@ def test_the_default_page_size_is_25(sessions: sessionmaker[Session]) -> None:
 
 def _sql(statements: list[tuple[str, object]]) -> list[str]:
     # One line each, with every dialect's placeholder spelled "?".
-    return [re.sub(r"%\(\w+\)s(::\w+)?", "?", " ".join(sql.split())) for sql, _ in statements]
+    return [
+        re.sub(r"(%\(\w+\)s|\$\d+)(::\w+)?", "?", " ".join(sql.split())) for sql, _ in statements
+    ]
 
 
 def _typed_session(database: Database) -> Session:
@@ -1533,7 +1541,17 @@ def test_empty_pages_point_back_across_their_boundary(sessions: sessionmaker[Ses
         before = page(second.prev_cursor)
         assert (list(before), before.has_prev, before.prev_cursor) == ([], False, None)
         assert before.has_next
-        assert _ids([page(before.next_cursor)]) == [6, 7, 8, 9, 10]
+        assert _ids([page(before.next_cursor)]) == [6, 7, 8, 9, 10]  # includes the boundary
+
+        keep([])  # the boundary row goes too: the page that included it is empty as well
+        at_or_after = page(before.next_cursor)
+        assert (list(at_or_after), at_or_after.has_next, at_or_after.next_cursor) == (
+            [],
+            False,
+            None,
+        )
+        keep([4, 5, 6])
+        assert _ids([page(at_or_after.prev_cursor)]) == [4, 5]  # back again excludes it
 
 
 # ---- forged cursors against every kind of column --------------------------------------------
@@ -1576,6 +1594,8 @@ RANGES: list[tuple[str, Any, bool, bool]] = [
     ("cents", 1.5, True, True),
     ("cents", D("2"), True, True),
     ("f", 2**62, False, False),
+    ("f", -(2**63), False, False),
+    ("f", -(2**63) - 1, True, False),
     ("f", 2**63, True, False),
     ("f", 2**1023 - 1, True, False),
     ("f", 2**1023, True, True),
@@ -1637,3 +1657,104 @@ def test_a_signed_cursor_value_is_refused_exactly_when_the_column_cannot_compare
                 paginate_keyset(session, stmt, cursor=cursor, secret=SECRET)
     assert info.value.message == "The cursor holds a value out of range for its column"
     assert statements == []
+
+
+def test_a_first_page_reads_values_and_nulls_as_two_ranges_only_against_the_dialect_order(
+    sessions: sessionmaker[Session], database: Database
+) -> None:
+    # 4 values and 2 NULLs of a: a first page of 10 needs both. Where the statement puts NULLs
+    # where the dialect's index has them, that is one query; against it, one per range.
+    _fill(
+        sessions,
+        [
+            {"id": n, "a": n if n <= 4 else None, "b": "x", "c": None, "flag": None}
+            for n in range(1, 7)
+        ],
+    )
+    against = Item.a.nulls_first() if database.kind == "postgresql" else Item.a.nulls_last()
+    with sessions() as session:
+        engine = session.get_bind()
+        with captured_statements(engine) as along:  # type: ignore[arg-type]  # an Engine here
+            plain = paginate_keyset(
+                session, sa.select(Item).order_by(Item.a), limit=10, secret=SECRET
+            )
+        with captured_statements(engine) as split:  # type: ignore[arg-type]  # an Engine here
+            page = paginate_keyset(
+                session, sa.select(Item).order_by(against), limit=10, secret=SECRET
+            )
+        assert _ids([plain]) == _reference(session, [Item.a])
+        assert _ids([page]) == _reference(session, [against])
+    assert len(along) == 1
+    assert " IS NULL" not in _sql(along)[0] and " IS NOT NULL" not in _sql(along)[0]
+    wheres = [sql.split(" WHERE ")[1].split(" ORDER BY ")[0] for sql in _sql(split)]
+    if database.kind == "postgresql":  # NULLs first, then the values
+        assert wheres == ["keyset_item.a IS NULL", "keyset_item.a IS NOT NULL"]
+    else:
+        assert wheres == ["keyset_item.a IS NOT NULL", "keyset_item.a IS NULL"]
+
+
+def test_a_session_that_binds_per_mapper_is_asked_for_the_statement_s_bind(
+    database: Database,
+) -> None:
+    # A session with several databases (binds per mapper) has no single bind: the statement
+    # itself says which engine, and so which dialect, pages it.
+    engine = database.engine()
+    Base.metadata.create_all(engine)
+    with Session(engine) as writer:
+        writer.execute(sa.insert(Item), _rows(9))
+        writer.commit()
+    stmt = sa.select(Item).order_by(Item.a.desc())
+    with Session(binds={Item: engine}) as session:
+        forward, _ = _walk(session, stmt, limit=4)
+        expected = _reference(session, [Item.a.desc()])
+    assert _ids(forward) == expected
+
+    async def walk_async() -> tuple[list[int], list[str]]:
+        async_engine = database.async_engine()
+        try:
+            with captured_statements(async_engine.sync_engine) as statements:
+                async with AsyncSession(binds={Item: async_engine}) as session:
+                    page = await paginate_keyset_async(session, stmt, limit=4, secret=SECRET)
+                    ids = [item.id for item in page]
+                    while page.next_cursor is not None:
+                        page = await paginate_keyset_async(
+                            session, stmt, cursor=page.next_cursor, limit=4, secret=SECRET
+                        )
+                        ids += [item.id for item in page]
+                        assert len(ids) <= 9, "the walk does not end"
+            return ids, _sql(statements)
+        finally:
+            await async_engine.dispose()
+
+    ids, sql = asyncio.run(walk_async())
+    assert ids == expected
+    # The dialect is known: a later page seeks with a row-value range (a, id) < (...).
+    assert any("(keyset_item.a, keyset_item.id) < (?, ?)" in s for s in sql)
+
+
+def test_async_a_page_filled_exactly_by_the_values_still_looks_into_the_nulls(
+    sessions: sessionmaker[Session], database: Database
+) -> None:
+    _fill(
+        sessions,
+        [
+            {"id": n, "a": n if n <= 6 else None, "b": "x", "c": None, "flag": None}
+            for n in range(1, 11)
+        ],
+    )
+    stmt = sa.select(Item).order_by(Item.a.desc().nulls_last())
+
+    async def run() -> Page[Any]:
+        async_engine = database.async_engine()
+        try:
+            async with AsyncSession(async_engine) as session:
+                first = await paginate_keyset_async(session, stmt, limit=2, secret=SECRET)
+                return await paginate_keyset_async(
+                    session, stmt, cursor=first.next_cursor, limit=4, secret=SECRET
+                )
+        finally:
+            await async_engine.dispose()
+
+    second = asyncio.run(run())
+    assert _ids([second]) == [4, 3, 2, 1]
+    assert second.has_next and second.next_cursor is not None

@@ -384,11 +384,12 @@ def _segments_after(
     level: int = 0,
     prefix: tuple[sa.ColumnElement[bool], ...] = (),
 ) -> list[_Segment]:
-    """The rows after ``values``, as index ranges in the order the page reads them."""
-    keys = ordering.keys
-    if level == len(keys):
-        return [(sa.and_(*prefix), level)] if inclusive and prefix else []
-    key, value = keys[level], values[level]
+    """The rows after ``values``, as index ranges in the order the page reads them.
+
+    Recursion on NULL values ends before the keys do: the primary key or unique key that makes
+    the ordering total is NOT NULL, so its boundary value is never NULL.
+    """
+    key, value = ordering.keys[level], values[level]
     _, nulls_after = _scan(key, reverse)
     expr = key.expr
     if value is None:
