@@ -1350,6 +1350,11 @@ def _typed_session(database: Database) -> Session:
             "WHERE keyset_typed.i >= ? AND (keyset_typed.i > ? OR keyset_typed.i = ? AND "
             "(keyset_typed.s < ? OR keyset_typed.s = ? AND keyset_typed.id < ?))",
         ),
+        (
+            "i-s-mixed-nulls-first",
+            "WHERE keyset_typed.i >= ? AND (keyset_typed.i > ? OR keyset_typed.i = ? AND "
+            "(keyset_typed.s < ? OR keyset_typed.s = ? AND keyset_typed.id < ?))",
+        ),
     ],
 )
 def test_the_seek_is_one_index_range_on_the_leading_key(
@@ -1360,6 +1365,7 @@ def test_the_seek_is_one_index_range_on_the_leading_key(
         "i-s-desc": [Typed.i.desc(), Typed.s.desc()],
         "id": [Typed.id],
         "i-s-mixed": [Typed.i, Typed.s.desc()],
+        "i-s-mixed-nulls-first": [Typed.i, Typed.s.desc().nulls_first()],
     }
     keys = orderings[name]
     stmt = sa.select(Typed).order_by(*keys)
@@ -1369,7 +1375,8 @@ def test_the_seek_is_one_index_range_on_the_leading_key(
             paginate_keyset(session, stmt, cursor=first.next_cursor, limit=3, secret=SECRET)
     (sql,) = _sql(statements)
     assert f" {where} ORDER BY " in sql
-    assert "NULLS" not in sql  # no NULL placement was asked for, so none is added
+    if "nulls" not in name:
+        assert "NULLS" not in sql  # no NULL placement was asked for, so none is added
 
 
 def test_a_nullable_later_key_is_sought_under_a_bound_on_the_leading_key(
@@ -1407,6 +1414,8 @@ def test_a_page_that_reaches_the_nulls_asks_the_second_query_only_for_what_it_la
     assert _ids([page]) == [3, 2, 1, 10]
     assert page.has_next
     assert [_limit_of(sql, parameters) for sql, parameters in statements] == [5, 2]
+    # Within each range the NULL placement is moot: an index in the dialect's order serves it.
+    assert all("NULLS" not in sql for sql in _sql(statements))
 
 
 def test_a_page_filled_exactly_by_the_values_still_looks_into_the_nulls_for_a_next_page(
@@ -1662,16 +1671,22 @@ def test_a_signed_cursor_value_is_refused_exactly_when_the_column_cannot_compare
 def test_a_first_page_reads_values_and_nulls_as_two_ranges_only_against_the_dialect_order(
     sessions: sessionmaker[Session], database: Database
 ) -> None:
-    # 4 values and 2 NULLs of a: a first page of 10 needs both. Where the statement puts NULLs
-    # where the dialect's index has them, that is one query; against it, one per range.
+    # 4 values and 4 NULLs of a: a first page of 10 needs both. Where the statement puts NULLs
+    # where the dialect's index has them, that is one query; against it, one per range, and
+    # within a range the NULL placement of a is moot, so the ORDER BY leaves it to the index
+    # (that of b still counts).
     _fill(
         sessions,
         [
-            {"id": n, "a": n if n <= 4 else None, "b": "x", "c": None, "flag": None}
-            for n in range(1, 7)
+            {"id": n, "a": n if n <= 4 else None, "b": "xy"[n % 2] if n % 3 else None}
+            | {"c": None, "flag": None}
+            for n in range(1, 9)
         ],
     )
-    against = Item.a.nulls_first() if database.kind == "postgresql" else Item.a.nulls_last()
+    if database.kind == "postgresql":
+        against: Ordering = [Item.a.nulls_first(), Item.b.nulls_first()]
+    else:
+        against = [Item.a.nulls_last(), Item.b.nulls_last()]
     with sessions() as session:
         engine = session.get_bind()
         with captured_statements(engine) as along:  # type: ignore[arg-type]  # an Engine here
@@ -1680,17 +1695,49 @@ def test_a_first_page_reads_values_and_nulls_as_two_ranges_only_against_the_dial
             )
         with captured_statements(engine) as split:  # type: ignore[arg-type]  # an Engine here
             page = paginate_keyset(
-                session, sa.select(Item).order_by(against), limit=10, secret=SECRET
+                session, sa.select(Item).order_by(*against), limit=10, secret=SECRET
             )
         assert _ids([plain]) == _reference(session, [Item.a])
-        assert _ids([page]) == _reference(session, [against])
+        assert _ids([page]) == _reference(session, against)
     assert len(along) == 1
     assert " IS NULL" not in _sql(along)[0] and " IS NOT NULL" not in _sql(along)[0]
     wheres = [sql.split(" WHERE ")[1].split(" ORDER BY ")[0] for sql in _sql(split)]
     if database.kind == "postgresql":  # NULLs first, then the values
         assert wheres == ["keyset_item.a IS NULL", "keyset_item.a IS NOT NULL"]
+        b_order = "keyset_item.b ASC NULLS FIRST"
     else:
         assert wheres == ["keyset_item.a IS NOT NULL", "keyset_item.a IS NULL"]
+        b_order = "keyset_item.b ASC NULLS LAST"
+    for sql in _sql(split):
+        order_by = sql.split(" ORDER BY ")[1].split(" LIMIT ")[0]
+        assert order_by == f"keyset_item.a ASC, {b_order}, keyset_item.id ASC"
+
+
+def test_a_cursor_including_its_boundary_row_pages_from_that_row(
+    sessions: sessionmaker[Session],
+) -> None:
+    # at_or_after / at_or_before cursors (an empty page hands them out, pointing back across a
+    # boundary that may be gone): the page starts, or ends, at the boundary row itself.
+    _fill(sessions, _rows(30))
+    for name in sorted(ORDERINGS):
+        ordering = ORDERINGS[name]()
+        stmt = sa.select(Item).order_by(*ordering)
+        with sessions() as session:
+            expected = _reference(session, ordering)
+            forward, _ = _walk(session, stmt, limit=4)
+            for index, page in enumerate(forward[:-1]):
+                assert page.next_cursor is not None
+                payload = decode_cursor(page.next_cursor, SECRET, ordering=None)
+                boundary = 4 * index + 3  # the last row of this page
+                for direction, rows in (
+                    ("at_or_after", expected[boundary : boundary + 4]),
+                    ("at_or_before", expected[max(boundary - 3, 0) : boundary + 1]),
+                ):
+                    cursor = encode_cursor(
+                        CursorPayload(payload.ordering, direction, payload.values), SECRET
+                    )
+                    got = paginate_keyset(session, stmt, cursor=cursor, limit=4, secret=SECRET)
+                    assert _ids([got]) == rows, (name, index, direction)
 
 
 def test_a_session_that_binds_per_mapper_is_asked_for_the_statement_s_bind(
