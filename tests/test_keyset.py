@@ -31,7 +31,7 @@ from cst_chassis import (
     CursorSecretError,
     async_bridge,
 )
-from cst_chassis.cursor import CursorPayload, decode_cursor, encode_cursor
+from cst_chassis.cursor import CursorPayload, Direction, decode_cursor, encode_cursor
 from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
 from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
 from cst_chassis.pagination import Page, keyset
@@ -1729,10 +1729,11 @@ def test_a_cursor_including_its_boundary_row_pages_from_that_row(
                 assert page.next_cursor is not None
                 payload = decode_cursor(page.next_cursor, SECRET, ordering=None)
                 boundary = 4 * index + 3  # the last row of this page
-                for direction, rows in (
+                inclusive: list[tuple[Direction, list[int]]] = [
                     ("at_or_after", expected[boundary : boundary + 4]),
                     ("at_or_before", expected[max(boundary - 3, 0) : boundary + 1]),
-                ):
+                ]
+                for direction, rows in inclusive:
                     cursor = encode_cursor(
                         CursorPayload(payload.ordering, direction, payload.values), SECRET
                     )
@@ -1805,3 +1806,55 @@ def test_async_a_page_filled_exactly_by_the_values_still_looks_into_the_nulls(
     second = asyncio.run(run())
     assert _ids([second]) == [4, 3, 2, 1]
     assert second.has_next and second.next_cursor is not None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "i-desc-s-nulls-last-f-desc",  # a middle key against the others' direction
+        "s-nulls-first-i-desc",
+        "day-desc-ts-u",
+    ],
+)
+def test_orderings_of_not_null_columns_walk_like_the_plain_ordered_query(
+    database: Database, name: str
+) -> None:
+    orderings: dict[str, Ordering] = {
+        "i-desc-s-nulls-last-f-desc": [Typed.i.desc(), Typed.s.nulls_last(), Typed.f.desc()],
+        "s-nulls-first-i-desc": [Typed.s.nulls_first(), Typed.i.desc()],
+        "day-desc-ts-u": [Typed.day.desc(), Typed.ts, Typed.u],
+    }
+    keys = orderings[name]
+    stmt = sa.select(Typed).order_by(*keys)
+    last = Typed.id.desc() if _is_desc(keys[-1]) else Typed.id
+    with _typed_session(database) as session:
+        forward, backward = _walk(session, stmt, limit=3)
+        reference = list(session.scalars(sa.select(Typed.id).order_by(*keys, last)))
+    assert _ids(forward) == reference
+    assert _ids(list(reversed(backward))) == reference
+
+
+@pytest.mark.parametrize("name", ["a-nulls-first", "a-desc-nulls-last", "a-nulls-last"])
+def test_a_seek_from_a_null_boundary_leaves_the_null_placement_to_the_index(
+    sessions: sessionmaker[Session], name: str
+) -> None:
+    # Every range a seek reads fixes whether a is NULL, so its explicit NULLS FIRST/LAST is
+    # moot there and left out: an index in the dialect's own NULL order serves each query.
+    ordering: Ordering = {
+        "a-nulls-first": [Item.a.nulls_first()],
+        "a-desc-nulls-last": [Item.a.desc().nulls_last()],
+        "a-nulls-last": [Item.a.nulls_last()],
+    }[name]
+    _fill(sessions, _rows(20))
+    stmt = sa.select(Item).order_by(*ordering)
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=2, secret=SECRET)
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            forward, backward = _walk(session, stmt, limit=2)
+        reference = _reference(session, ordering)
+    assert _ids(forward) == reference
+    assert _ids(list(reversed(backward))) == reference
+    assert first.next_cursor is not None
+    seeks = [sql for sql in _sql(statements) if " WHERE " in sql]
+    assert any("keyset_item.a IS NULL AND " in sql for sql in seeks)  # from a NULL boundary
+    assert all("NULLS" not in sql for sql in seeks)

@@ -332,7 +332,7 @@ def _after_any(
         equal.append(same)
     if inclusive:
         disjuncts.append(sa.and_(*equal))
-    return sa.or_(*disjuncts) if disjuncts else sa.false()
+    return sa.or_(*disjuncts)  # never empty: the last key is NOT NULL, so it adds a term
 
 
 def _values_range(
