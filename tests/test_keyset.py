@@ -105,6 +105,8 @@ ORDERINGS: dict[str, Callable[[], Ordering]] = {
     "a-b": lambda: [Item.a, Item.b],
     "labelled": lambda: [Item.a.label("a_label").desc(), Item.b],
     "expression": lambda: [sa.func.coalesce(Item.a, 2).desc(), Item.b],
+    # A function SQLAlchemy knows no type for: its cursor values are not type-checked.
+    "untyped-function": lambda: [sa.func.abs(Item.a).desc()],
     "none": lambda: [],
 }
 
@@ -1152,6 +1154,7 @@ def _order_by_of_last_query(statements: list[tuple[str, object]]) -> str:
         ("pair-reversed", False),
         ("nullable-unique-label", True),  # NULLs may repeat: not a total order
         ("half-a-pair", True),
+        ("pair-around-a-key-running-the-other-way", False),
     ],
 )
 def test_an_ordering_already_total_by_a_unique_key_gets_no_primary_key_appended(
@@ -1164,6 +1167,11 @@ def test_an_ordering_already_total_by_a_unique_key_gets_no_primary_key_appended(
         "pair-reversed": [Coded.pb.desc(), Coded.pa],
         "nullable-unique-label": [Coded.label],
         "half-a-pair": [Coded.pa],
+        "pair-around-a-key-running-the-other-way": [
+            Coded.pa.desc(),
+            Coded.serial.nulls_last(),
+            Coded.pb.desc(),
+        ],
     }
     keys = orderings[name]
     _fill_coded(sessions)
