@@ -88,6 +88,19 @@ class Painted(Base):
     color: Mapped[Color]
 
 
+class Label(sa.types.UserDefinedType[str]):
+    """A user-defined column type whose Python type is unknown, as some third-party types."""
+
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type[Any]:
+        raise NotImplementedError
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "VARCHAR(20)"
+
+
 Ordering = list[Any]  # ORM attributes and ordered clauses, as order_by() takes them
 ORDERINGS: dict[str, Callable[[], Ordering]] = {
     "a-asc": lambda: [Item.a],
@@ -105,8 +118,10 @@ ORDERINGS: dict[str, Callable[[], Ordering]] = {
     "a-b": lambda: [Item.a, Item.b],
     "labelled": lambda: [Item.a.label("a_label").desc(), Item.b],
     "expression": lambda: [sa.func.coalesce(Item.a, 2).desc(), Item.b],
-    # A function SQLAlchemy knows no type for: its cursor values are not type-checked.
+    # A function SQLAlchemy knows no type for, and a type with no Python type: their cursor
+    # values cannot be type-checked, and still page.
     "untyped-function": lambda: [sa.func.abs(Item.a).desc()],
+    "user-defined-type": lambda: [sa.type_coerce(Item.b, Label()), Item.a],
     "none": lambda: [],
 }
 
