@@ -9,6 +9,7 @@ import decimal
 import hashlib
 import hmac
 import json
+import re
 import uuid
 
 import pytest
@@ -28,12 +29,18 @@ SECRET = b"test-secret"
 ORDERING = "ordering-fingerprint"
 
 
-def _sign(body: bytes, secret: bytes = SECRET) -> str:
+def _sign(body: bytes, secret: bytes = SECRET, version: bytes = b"\x01") -> str:
     # Builds a correctly signed cursor around an arbitrary body, the way only a holder of the
     # secret could: proves the content checks do not rely on the MAC alone.
     key = hmac.new(secret, b"cst-chassis keyset cursor v1", hashlib.sha256).digest()
-    mac = hmac.new(key, b"\x01" + body, hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(b"\x01" + mac + body).rstrip(b"=").decode()
+    mac = hmac.new(key, version + body, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(version + mac + body).rstrip(b"=").decode()
+
+
+def _signed_values(*values: object, direction: str = "a") -> str:
+    # A signed cursor whose value list is written out by hand (JSON as compact as the code's).
+    body = {"o": ORDERING, "d": direction, "k": list(values)}
+    return _sign(json.dumps(body, separators=(",", ":")).encode())
 
 
 def _roundtrip(*values: CursorValue) -> tuple[CursorValue, ...]:
@@ -46,13 +53,20 @@ EXAMPLES: list[CursorValue] = [
     True,
     False,
     0,
+    12,
     -(2**70),
     1.5,
     -0.0,
     float("inf"),
     "",
     "héllo/?&=+ \x00",
+    # Strings that spell another type's encoding stay strings.
+    "0",
+    "1",
+    "12",
+    b"",
     b"\x00\xff",
+    decimal.Decimal("1"),
     decimal.Decimal("-12.3400"),
     decimal.Decimal("1E+30"),
     uuid.UUID("12345678-1234-5678-1234-567812345678"),
@@ -63,7 +77,11 @@ EXAMPLES: list[CursorValue] = [
 ]
 
 
-@pytest.mark.parametrize("value", EXAMPLES, ids=repr)
+# Ids by position and type: a repr with backslashes cannot be named on a pytest command line,
+# which is how mutmut selects tests.
+@pytest.mark.parametrize(
+    "value", EXAMPLES, ids=[f"{i}-{type(v).__name__}" for i, v in enumerate(EXAMPLES)]
+)
 def test_each_supported_type_round_trips_with_its_type(value: CursorValue) -> None:
     (back,) = _roundtrip(value)
     assert back == value
@@ -127,7 +145,11 @@ def test_direction_round_trips() -> None:
 
 
 def test_unsupported_value_type_is_a_type_error_at_encoding() -> None:
-    with pytest.raises(TypeError, match="cannot carry a dict"):
+    message = (
+        "a keyset cursor cannot carry a dict sort value; sort on columns of type int, float, "
+        "bool, str, bytes, Decimal, UUID, datetime, date or time"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
         encode_cursor(CursorPayload(ORDERING, "after", ({},)), SECRET)  # type: ignore[arg-type]  # deliberately wrong
 
 
@@ -147,26 +169,91 @@ def _bad_cursors() -> dict[str, str]:
         "huge": "A" * (MAX_CURSOR_LENGTH + 1),
         "non-ascii": good + "é",
         "nul": good + "\x00",
+        # Base64 characters, but a length no encoding has (1 more than a multiple of 4).
+        "five-chars": "A" * 5,
+        # Decodes, but is not how those bytes are spelled (the last character has spare bits set).
+        "non-canonical": "AAAAAB",
+        # Decodable lengths that need 2 and 1 padding characters: too short to be a cursor.
+        "ten-chars": "A" * 10,
+        "fifteen-chars": "A" * 15,
         "wrong-version": base64.urlsafe_b64encode(b"\x02" + b"x" * 40).decode().rstrip("="),
+        # Signed with the right key, but in a format version this code does not speak.
+        "signed-other-version": _sign(b'{"o":"x","d":"a","k":[]}', version=b"\x02"),
         "not-json": _sign(b"{not json"),
         "not-utf8": _sign(b"\xff\xfe"),
         "json-list": _sign(b"[1,2]"),
-        "deep-json": _sign(b"[" * 3000 + b"]" * 3000),
+        # Nested deeper than the JSON parser recurses, yet short enough to pass the length check.
+        "deep-json": _sign(b"[" * 1500 + b"]" * 1500),
         "no-values": _sign(json.dumps({"o": ORDERING, "d": "a"}).encode()),
+        "values-not-a-list": _sign(json.dumps({"o": ORDERING, "d": "a", "k": "ab"}).encode()),
+        "no-direction": _sign(json.dumps({"o": ORDERING, "k": []}).encode()),
+        "ordering-not-text": _sign(json.dumps({"o": 1, "d": "a", "k": []}).encode()),
         "bad-direction": _sign(json.dumps({"o": ORDERING, "d": "x", "k": []}).encode()),
-        "untagged-value": _sign(json.dumps({"o": ORDERING, "d": "a", "k": [1]}).encode()),
-        "unknown-tag": _sign(json.dumps({"o": ORDERING, "d": "a", "k": [["q", "1"]]}).encode()),
-        "bad-int": _sign(json.dumps({"o": ORDERING, "d": "a", "k": [["i", "1.5"]]}).encode()),
-        "huge-int": _sign(json.dumps({"o": ORDERING, "d": "a", "k": [["i", "9" * 5000]]}).encode()),
-        "bad-bool": _sign(json.dumps({"o": ORDERING, "d": "a", "k": [["b", "yes"]]}).encode()),
-        "bad-date": _sign(
-            json.dumps({"o": ORDERING, "d": "a", "k": [["da", "2024-13-01"]]}).encode()
-        ),
-        "bad-decimal": _sign(json.dumps({"o": ORDERING, "d": "a", "k": [["d", "1,5"]]}).encode()),
-        "bad-uuid": _sign(json.dumps({"o": ORDERING, "d": "a", "k": [["u", "xyz"]]}).encode()),
-        "bad-float": _sign(json.dumps({"o": ORDERING, "d": "a", "k": [["f", "1e999x"]]}).encode()),
-        "bad-bytes": _sign(json.dumps({"o": ORDERING, "d": "a", "k": [["x", "!"]]}).encode()),
+        "untagged-value": _signed_values(1),
+        "untyped-text": _signed_values(["s", 1]),
+        "untyped-tag": _signed_values([1, "1"]),
+        "three-part-value": _signed_values(["s", "a", "b"]),
+        "unknown-tag": _signed_values(["q", "1"]),
+        "bad-int": _signed_values(["i", "1.5"]),
+        "bad-bool": _signed_values(["b", "yes"]),
+        "bad-date": _signed_values(["da", "2024-13-01"]),
+        "bad-decimal": _signed_values(["d", "1,5"]),
+        "bad-uuid": _signed_values(["u", "xyz"]),
+        "bad-float": _signed_values(["f", "1e999x"]),
+        "bad-bytes": _signed_values(["x", "!"]),
     }
+
+
+NOT_BASE64 = "The cursor is not valid url-safe base64"
+NOT_ISSUED = "The cursor is not one this service issued"
+MALFORMED = "The cursor's content is malformed"
+BAD_VALUE = "The cursor holds a malformed value"
+# The message each bad cursor gets: the 400 envelope shows it to the client.
+BAD_CURSOR_MESSAGES = {
+    "empty": NOT_BASE64,
+    "not-base64": NOT_BASE64,
+    "padding": NOT_BASE64,
+    "standard-alphabet": NOT_BASE64,
+    "one-char": NOT_BASE64,
+    "five-chars": NOT_BASE64,
+    "non-canonical": NOT_BASE64,
+    "non-ascii": NOT_BASE64,
+    "nul": NOT_BASE64,
+    "ten-chars": NOT_ISSUED,
+    "fifteen-chars": NOT_ISSUED,
+    "truncated": NOT_ISSUED,
+    "tampered": NOT_ISSUED,
+    "other-secret": NOT_ISSUED,
+    "wrong-version": NOT_ISSUED,
+    "signed-other-version": NOT_ISSUED,
+    "foreign-ordering": "The cursor belongs to another ordering",
+    "huge": "The cursor is too long",
+    "not-json": MALFORMED,
+    "not-utf8": MALFORMED,
+    "json-list": MALFORMED,
+    "deep-json": MALFORMED,
+    "no-values": MALFORMED,
+    "values-not-a-list": MALFORMED,
+    "no-direction": MALFORMED,
+    "ordering-not-text": MALFORMED,
+    "bad-direction": MALFORMED,
+    "untagged-value": BAD_VALUE,
+    "untyped-text": BAD_VALUE,
+    "untyped-tag": BAD_VALUE,
+    "three-part-value": BAD_VALUE,
+    "unknown-tag": BAD_VALUE,
+    "bad-int": BAD_VALUE,
+    "bad-bool": BAD_VALUE,
+    "bad-date": BAD_VALUE,
+    "bad-decimal": BAD_VALUE,
+    "bad-uuid": BAD_VALUE,
+    "bad-float": BAD_VALUE,
+    "bad-bytes": NOT_BASE64,  # a bytes value is base64 too
+}
+
+
+def test_every_bad_cursor_case_has_its_expected_message() -> None:
+    assert sorted(BAD_CURSOR_MESSAGES) == sorted(_bad_cursors())
 
 
 @pytest.mark.parametrize("case", sorted(_bad_cursors()))
@@ -175,6 +262,86 @@ def test_bad_cursor_raises_invalid_cursor_error_with_path_cursor(case: str) -> N
         decode_cursor(_bad_cursors()[case], SECRET, ordering=ORDERING)
     assert info.value.path == "cursor"
     assert isinstance(info.value, InvalidPaginationError)
+    assert info.value.message == str(info.value) == BAD_CURSOR_MESSAGES[case]
+
+
+@pytest.mark.parametrize("length", range(25))
+def test_short_base64_of_any_length_is_an_invalid_cursor_error(length: int) -> None:
+    with pytest.raises(InvalidCursorError):
+        decode_cursor("A" * length, SECRET, ordering=ORDERING)
+
+
+@pytest.mark.parametrize("cursor", [None, b"AAAA", 12])
+def test_a_cursor_that_is_not_text_is_an_invalid_cursor_error(cursor: object) -> None:
+    with pytest.raises(InvalidCursorError):
+        decode_cursor(cursor, SECRET, ordering=ORDERING)  # type: ignore[arg-type]  # deliberately wrong
+
+
+def test_a_cursor_of_exactly_the_maximum_length_is_accepted() -> None:
+    # 3004 characters make a body of 3055 bytes: with version and MAC, 3072 bytes, which is
+    # exactly MAX_CURSOR_LENGTH (4096) base64 characters.
+    longest = encode_cursor(CursorPayload(ORDERING, "after", ("s" * 3004,)), SECRET)
+    assert len(longest) == MAX_CURSOR_LENGTH
+    assert decode_cursor(longest, SECRET, ordering=ORDERING).values == ("s" * 3004,)
+    longer = encode_cursor(CursorPayload(ORDERING, "after", ("s" * 3005,)), SECRET)
+    assert len(longer) > MAX_CURSOR_LENGTH
+    with pytest.raises(InvalidCursorError, match=r"^The cursor is too long$"):
+        decode_cursor(longer, SECRET, ordering=ORDERING)
+
+
+@pytest.mark.parametrize("secret", [b"", "a-text-secret-not-bytes", None])
+def test_the_secret_must_be_non_empty_bytes(secret: object) -> None:
+    payload = CursorPayload(ORDERING, "after", (1,))
+    token = encode_cursor(payload, SECRET)
+    message = "^the cursor secret must be non-empty bytes$"
+    with pytest.raises(TypeError, match=message):
+        encode_cursor(payload, secret)  # type: ignore[arg-type]  # deliberately wrong
+    with pytest.raises(TypeError, match=message):
+        decode_cursor(token, secret, ordering=ORDERING)  # type: ignore[arg-type]  # deliberately wrong
+
+
+def test_the_wire_format_is_the_documented_one() -> None:
+    # Cursors outlive deploys (clients keep next links), so the encoding is a contract: the
+    # version byte, the truncated HMAC-SHA-256 under the derived key, and this JSON, spelled
+    # out here by hand rather than produced by the code under test.
+    zone = dt.timezone(dt.timedelta(hours=-3, minutes=-30))
+    payload = CursorPayload(
+        ORDERING,
+        "at_or_before",
+        (
+            True,
+            False,
+            -5,
+            1.5,
+            "ä1",
+            b"\x00\xfb",
+            decimal.Decimal("1.50"),
+            uuid.UUID(int=255),
+            dt.datetime(2024, 1, 2, 3, 4, 5, 6),
+            dt.datetime(2024, 1, 2, 3, 4, tzinfo=zone),
+            dt.date(2024, 1, 2),
+            dt.time(3, 4, 5),
+            None,
+        ),
+    )
+    body = (
+        '{"o":"ordering-fingerprint","d":"B","k":[["b","1"],["b","0"],["i","-5"],'
+        '["f","0x1.8000000000000p+0"],["s","ä1"],["x","APs"],["d","1.50"],'
+        '["u","000000000000000000000000000000ff"],["dt","2024-01-02T03:04:05.000006"],'
+        '["dt","2024-01-02T03:04:00-03:30"],["da","2024-01-02"],["t","03:04:05"],null]}'
+    ).encode()
+    assert encode_cursor(payload, SECRET) == _sign(body)
+    assert decode_cursor(_sign(body), SECRET, ordering=ORDERING) == payload
+
+
+@pytest.mark.parametrize(
+    ("code", "direction"),
+    [("a", "after"), ("A", "at_or_after"), ("b", "before"), ("B", "at_or_before")],
+)
+def test_each_direction_has_its_one_letter_code(code: str, direction: str) -> None:
+    token = _signed_values(["i", "1"], direction=code)
+    assert decode_cursor(token, SECRET, ordering=ORDERING).direction == direction
+    assert encode_cursor(CursorPayload(ORDERING, direction, (1,)), SECRET) == token
 
 
 @settings(max_examples=300, deadline=None)

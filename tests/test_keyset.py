@@ -24,13 +24,21 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from cst_chassis import ChassisApi, ChassisConfigError, CstMicroChassis, async_bridge
-from cst_chassis.cursor import CursorPayload, encode_cursor
+from cst_chassis import (
+    ChassisApi,
+    ChassisConfigError,
+    CstMicroChassis,
+    CursorSecretError,
+    async_bridge,
+)
+from cst_chassis.cursor import CursorPayload, Direction, decode_cursor, encode_cursor
 from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
 from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
 from cst_chassis.pagination import Page, keyset
+from cst_chassis.pagination.secret import cursor_secret
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from tests.conftest import AppFactory, Database
+from tests.pagination_support import captured_statements
 
 SECRET = b"keyset-test-secret"
 APP_SECRET = "app-secret-of-the-keyset-tests"
@@ -80,6 +88,19 @@ class Painted(Base):
     color: Mapped[Color]
 
 
+class Label(sa.types.UserDefinedType[str]):
+    """A user-defined column type whose Python type is unknown, as some third-party types."""
+
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type[Any]:
+        raise NotImplementedError
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "VARCHAR(20)"
+
+
 Ordering = list[Any]  # ORM attributes and ordered clauses, as order_by() takes them
 ORDERINGS: dict[str, Callable[[], Ordering]] = {
     "a-asc": lambda: [Item.a],
@@ -87,10 +108,20 @@ ORDERINGS: dict[str, Callable[[], Ordering]] = {
     "a-asc-b-desc": lambda: [Item.a.asc(), Item.b.desc()],
     "b-desc-a-asc-c-desc": lambda: [Item.b.desc(), Item.a, Item.c.desc()],
     "a-nulls-first-b-nulls-last": lambda: [Item.a.nulls_first(), Item.b.desc().nulls_last()],
+    # Explicit NULL placements against SQLite's default, then against PostgreSQL's.
+    "a-nulls-last-b-nulls-last": lambda: [Item.a.nulls_last(), Item.b.nulls_last()],
+    "a-nulls-first-b-nulls-first": lambda: [Item.a.nulls_first(), Item.b.nulls_first()],
+    "a-b-nulls-last": lambda: [Item.a, Item.b.nulls_last()],
     "a-desc-nulls-first-flag": lambda: [Item.a.desc().nulls_first(), Item.flag.asc()],
     "c-desc-nulls-last-id-asc": lambda: [Item.c.desc().nulls_last(), Item.id.asc()],
     "id-desc": lambda: [Item.id.desc()],
+    "a-b": lambda: [Item.a, Item.b],
+    "labelled": lambda: [Item.a.label("a_label").desc(), Item.b],
     "expression": lambda: [sa.func.coalesce(Item.a, 2).desc(), Item.b],
+    # A function SQLAlchemy knows no type for, and a type with no Python type: their cursor
+    # values cannot be type-checked, and still page.
+    "untyped-function": lambda: [sa.func.abs(Item.a).desc()],
+    "user-defined-type": lambda: [sa.type_coerce(Item.b, Label()), Item.a],
     "none": lambda: [],
 }
 
@@ -108,6 +139,14 @@ def _rows(count: int) -> list[dict[str, Any]]:
         }
         for n in range(1, count + 1)
     ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_seek_conditions() -> None:
+    # Seek conditions are cached per ordering, and the mapped attributes behind an ordering are
+    # the same objects in every test: without this, a test would check the conditions an
+    # earlier test built (in mutation testing, by other code) instead of building its own.
+    keyset._seek_segments.cache_clear()
 
 
 @pytest.fixture
@@ -160,7 +199,7 @@ def _walk(
                 session, stmt, cursor=forward[-1].next_cursor, limit=limit, secret=SECRET
             )
         )
-        assert len(forward) < 1000
+        assert len(forward) <= 100, "the walk does not end"
     backward = [forward[-1]]
     while backward[-1].prev_cursor is not None:
         assert backward[-1].has_prev
@@ -169,7 +208,7 @@ def _walk(
                 session, stmt, cursor=backward[-1].prev_cursor, limit=limit, secret=SECRET
             )
         )
-        assert len(backward) < 1000
+        assert len(backward) <= 100, "the walk does not end"
     return forward, backward
 
 
@@ -344,7 +383,8 @@ def _bad_cursor(kind: str, session: Session) -> str:
     fingerprint = _fingerprint(session, stmt)
     cases = {
         "malformed": "%%%not-base64%%%",
-        "truncated": good[:-3],
+        # Cut at a 4-character boundary: still canonical base64, but no longer what was signed.
+        "truncated": good[: len(good) // 4 * 4 - 4],
         "tampered": good[:-2] + ("A" if good[-2] != "A" else "B") + good[-1],
         "other-secret": paginate_keyset(session, stmt, limit=2, secret=b"other").next_cursor,
         "foreign-ordering": paginate_keyset(
@@ -376,20 +416,26 @@ def _fingerprint(session: Session, stmt: sa.Select[Any]) -> str:
     return keyset._ordering(stmt, session.get_bind().dialect.name).fingerprint
 
 
-BAD_CURSOR_KINDS = [
-    "malformed",
-    "truncated",
-    "tampered",
-    "other-secret",
-    "foreign-ordering",
-    "same-columns-other-direction",
-    "huge",
-    "wrong-type",
-    "wrong-type-int-for-str",
-    "null-primary-key",
-    "too-few-values",
-    "too-many-values",
-]
+NOT_ISSUED = "The cursor is not one this service issued"
+OTHER_ORDERING = "The cursor belongs to another ordering"
+WRONG_TYPE = "The cursor holds a value of the wrong type"
+NOT_THIS_ORDERING = "The cursor does not match this ordering"
+# Each bad cursor and the message its 400 carries.
+BAD_CURSORS = {
+    "malformed": "The cursor is not valid url-safe base64",
+    "truncated": NOT_ISSUED,
+    "tampered": NOT_ISSUED,
+    "other-secret": NOT_ISSUED,
+    "foreign-ordering": OTHER_ORDERING,
+    "same-columns-other-direction": OTHER_ORDERING,
+    "huge": "The cursor is too long",
+    "wrong-type": WRONG_TYPE,
+    "wrong-type-int-for-str": WRONG_TYPE,
+    "null-primary-key": WRONG_TYPE,
+    "too-few-values": NOT_THIS_ORDERING,
+    "too-many-values": NOT_THIS_ORDERING,
+}
+BAD_CURSOR_KINDS = list(BAD_CURSORS)
 
 
 @pytest.mark.parametrize("kind", BAD_CURSOR_KINDS)
@@ -407,6 +453,7 @@ def test_bad_cursor_raises_invalid_cursor_error_and_runs_no_query(
                 session, sa.select(Item).order_by(Item.a, Item.b), cursor=cursor, secret=SECRET
             )
     assert info.value.path == "cursor"
+    assert info.value.message == BAD_CURSORS[kind]
     assert statements == []
 
 
@@ -495,12 +542,14 @@ def test_async_session_walks_forward_and_backward(
                         session, stmt, cursor=page.next_cursor, limit=4, secret=SECRET
                     )
                     forward += [item.id for item in page]
+                    assert len(forward) <= 17, "the walk does not end"
                 backward = [item.id for item in reversed(page)]
                 while page.prev_cursor:
                     page = await paginate_keyset_async(
                         session, stmt, cursor=page.prev_cursor, limit=4, secret=SECRET
                     )
                     backward += [item.id for item in reversed(page)]
+                    assert len(backward) <= 17, "the walk does not end"
                 return forward, backward[::-1]
         finally:
             await engine.dispose()
@@ -828,11 +877,105 @@ def test_a_missing_or_short_cursor_secret_fails_when_the_resource_is_registered(
         assert value not in str(info.value)  # a secret, even a bad one, is never echoed
 
 
-def test_a_missing_cursor_secret_fails_at_init_app_when_the_resource_came_first() -> None:
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({}, "CST_CURSOR_SECRET"),
+        ({"SECRET_KEY": "zq"}, "SECRET_KEY"),
+        (
+            {"SECRET_KEY": "a-long-enough-app-secret", "CST_CURSOR_SECRET": "q9x"},
+            "CST_CURSOR_SECRET",
+        ),
+    ],
+)
+def test_a_missing_or_short_cursor_secret_fails_at_init_app_when_the_resource_came_first(
+    config: dict[str, str], key: str
+) -> None:
     app = Flask("no-secret")
+    app.config.update(config)
     ChassisApi(app).add_resource(_KeysetItems, "/items")
-    with pytest.raises(ChassisConfigError, match="CST_CURSOR_SECRET"):
+    with pytest.raises(ChassisConfigError, match=key) as info:
         CstMicroChassis().init_app(app)
+    for value in config.values():
+        assert value not in str(info.value)
+
+
+# Either key alone, long enough, is all a keyset resource needs; a short SECRET_KEY does not
+# matter when CST_CURSOR_SECRET is set.
+GOOD_SECRET_CONFIGS = [
+    {"SECRET_KEY": "a-long-enough-app-secret"},
+    {"CST_CURSOR_SECRET": "a-long-enough-cursor-secret"},
+    {"CST_CURSOR_SECRET": "a-long-enough-cursor-secret", "SECRET_KEY": "zq"},
+]
+
+
+@pytest.mark.parametrize("resource_first", [True, False])
+@pytest.mark.parametrize("config", GOOD_SECRET_CONFIGS)
+def test_a_long_enough_cursor_secret_from_either_key_serves_keyset_pages(
+    config: dict[str, str], resource_first: bool
+) -> None:
+    app = Flask("with-secret")
+    app.config.update(config)
+    api = ChassisApi(app)
+    if resource_first:
+        api.add_resource(_KeysetItems, "/items")
+        CstMicroChassis().init_app(app)
+    else:
+        CstMicroChassis().init_app(app)
+        api.add_resource(_KeysetItems, "/items")
+    response = app.test_client().get("/items")
+    assert response.status_code == 200
+    assert response.get_json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("configured", "secret_key", "expected"),
+    [
+        ("c" * 16, "k" * 16, b"c" * 16),
+        ("c" * 16, None, b"c" * 16),
+        (None, "k" * 16, b"k" * 16),
+        ("", b"k" * 16, b"k" * 16),
+        (None, "é" * 8, "é".encode() * 8),  # 8 characters, 16 bytes: the length is in bytes
+    ],
+)
+def test_cursor_secret_is_cst_cursor_secret_else_secret_key_as_bytes(
+    configured: str | None, secret_key: str | bytes | None, expected: bytes
+) -> None:
+    assert cursor_secret(configured, secret_key) == expected
+
+
+MISSING_SECRET = (
+    "keyset pagination signs its cursors: set CST_CURSOR_SECRET (environment or app.config) or "
+    "the app's SECRET_KEY, e.g. to secrets.token_urlsafe(32)"
+)
+
+
+@pytest.mark.parametrize(
+    ("configured", "secret_key", "key", "message"),
+    [
+        (None, None, "SECRET_KEY", MISSING_SECRET),
+        ("", "", "SECRET_KEY", MISSING_SECRET),
+        (None, "k" * 15, "SECRET_KEY", "SECRET_KEY is 15 bytes"),
+        (None, b"k" * 15, "SECRET_KEY", "SECRET_KEY is 15 bytes"),
+        (None, "é" * 7 + "k", "SECRET_KEY", "SECRET_KEY is 15 bytes"),
+        ("c" * 15, "k" * 32, "CST_CURSOR_SECRET", "CST_CURSOR_SECRET is 15 bytes"),
+    ],
+)
+def test_a_missing_or_short_cursor_secret_is_a_cursor_secret_error_naming_the_key(
+    configured: str | None, secret_key: str | bytes | None, key: str, message: str
+) -> None:
+    with pytest.raises(CursorSecretError) as info:
+        cursor_secret(configured, secret_key)
+    error = info.value
+    assert isinstance(error, ChassisConfigError)
+    assert (error.key, error.value) == (key, None)
+    if message == MISSING_SECRET:
+        assert str(error) == MISSING_SECRET
+    else:
+        assert str(error) == (
+            f"{message}, too short to sign keyset cursors (one cursor is enough to guess it "
+            "offline): use at least 16 random bytes, e.g. secrets.token_urlsafe(32)"
+        )
 
 
 def test_an_offset_resource_needs_no_cursor_secret() -> None:
@@ -974,3 +1117,767 @@ def test_resource_verifies_the_cursor_signature_once_per_request(
     monkeypatch.setattr(hmac, "compare_digest", counting)
     assert client.get(next_url).status_code == 200
     assert len(checks) == 1
+
+
+# ---- ordering: unique keys, fingerprints, refused statements ------------------------------
+
+
+class Coded(Base):
+    """Unique keys of every kind: NOT NULL and nullable columns, a pair, a unique index."""
+
+    __tablename__ = "keyset_coded"
+    __table_args__ = (
+        sa.UniqueConstraint("pa", "pb"),
+        sa.Index("ix_keyset_coded_serial", "serial", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    label: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
+    pa: Mapped[int]
+    pb: Mapped[int]
+    serial: Mapped[int]
+
+
+def _fill_coded(factory: sessionmaker[Session]) -> None:
+    with factory.begin() as session:
+        session.execute(sa.delete(Coded))
+        session.add_all(
+            Coded(
+                id=n,
+                code=f"c{n * 7 % 10}",
+                label=None if n % 3 == 0 else f"l{n}",
+                pa=n % 3,
+                pb=n // 3,
+                serial=n * 3 % 10,
+            )
+            for n in range(10)
+        )
+
+
+def _order_by_of_last_query(statements: list[tuple[str, object]]) -> str:
+    sql = " ".join(statements[-1][0].split())
+    return sql.split(" ORDER BY ")[1].split(" LIMIT ")[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "appended"),
+    [
+        ("code", False),
+        ("serial-desc", False),
+        ("pair", False),
+        ("pair-reversed", False),
+        ("nullable-unique-label", True),  # NULLs may repeat: not a total order
+        ("half-a-pair", True),
+        ("pair-around-a-key-running-the-other-way", False),
+    ],
+)
+def test_an_ordering_already_total_by_a_unique_key_gets_no_primary_key_appended(
+    sessions: sessionmaker[Session], name: str, appended: bool
+) -> None:
+    orderings: dict[str, Ordering] = {
+        "code": [Coded.code],
+        "serial-desc": [Coded.serial.desc()],
+        "pair": [Coded.pa, Coded.pb],
+        "pair-reversed": [Coded.pb.desc(), Coded.pa],
+        "nullable-unique-label": [Coded.label],
+        "half-a-pair": [Coded.pa],
+        "pair-around-a-key-running-the-other-way": [
+            Coded.pa.desc(),
+            Coded.serial.nulls_last(),
+            Coded.pb.desc(),
+        ],
+    }
+    keys = orderings[name]
+    _fill_coded(sessions)
+    stmt = sa.select(Coded).order_by(*keys)
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=4, secret=SECRET)
+        assert first.next_cursor is not None
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            paginate_keyset(session, stmt, cursor=first.next_cursor, limit=4, secret=SECRET)
+        forward, backward = _walk(session, stmt, limit=3)
+        last_desc = _is_desc(keys[-1])
+        reference = list(
+            session.scalars(
+                sa.select(Coded.id).order_by(*keys, Coded.id.desc() if last_desc else Coded.id)
+            )
+        )
+    assert ("keyset_coded.id" in _order_by_of_last_query(statements)) is appended
+    values = decode_cursor(first.next_cursor, SECRET, ordering=None).values
+    assert len(values) == len(keys) + appended
+    assert _ids(forward) == reference
+    assert _ids(list(reversed(backward))) == reference
+
+
+def _expected_fingerprint(*lines: str) -> str:
+    digest = hashlib.sha256("\n".join(lines).encode("utf-8")).digest()[:12]
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def test_the_ordering_fingerprint_is_made_of_names_and_directions_only(
+    sessions: sessionmaker[Session], database: Database
+) -> None:
+    # Cursors outlive processes and deploys, so what identifies their ordering is spelled from
+    # names, directions and NULL placement (one line per key, "<desc><nulls high><name>"),
+    # never from object ids; written out here by hand.
+    _fill(sessions, _rows(10))
+    high = int(database.kind == "postgresql")  # NULLs sort high there unless told otherwise
+    cases: list[tuple[Ordering, list[str]]] = [
+        (
+            [Item.a.desc(), Item.b],
+            [f"1{high}keyset_item.a", f"0{high}keyset_item.b", f"0{high}keyset_item.id"],
+        ),
+        (
+            [Item.a.nulls_last(), Item.b.desc().nulls_last()],
+            ["01keyset_item.a", "10keyset_item.b", f"1{high}keyset_item.id"],
+        ),
+        (
+            [sa.func.coalesce(Item.a, 2).desc()],
+            [f"1{high}coalesce(keyset_item.a, 2)", f"1{high}keyset_item.id"],
+        ),
+    ]
+    with sessions() as session:
+        for ordering, lines in cases:
+            page = paginate_keyset(
+                session, sa.select(Item).order_by(*ordering), limit=2, secret=SECRET
+            )
+            assert page.next_cursor is not None
+            payload = decode_cursor(page.next_cursor, SECRET, ordering=None)
+            assert payload.ordering == _expected_fingerprint(*lines)
+
+
+def test_a_cursor_of_the_same_keys_with_other_null_placement_is_refused(
+    sessions: sessionmaker[Session],
+) -> None:
+    _fill(sessions, _rows(10))
+    with sessions() as session:
+        first = paginate_keyset(
+            session, sa.select(Item).order_by(Item.a.nulls_last()), limit=2, secret=SECRET
+        )
+        for other in (Item.a.nulls_first(), Item.a.desc().nulls_last()):
+            with pytest.raises(InvalidCursorError, match=f"^{OTHER_ORDERING}$"):
+                paginate_keyset(
+                    session,
+                    sa.select(Item).order_by(other),
+                    cursor=first.next_cursor,
+                    secret=SECRET,
+                )
+
+
+LIMIT_OR_OFFSET = (
+    "paginate_keyset sets LIMIT itself and cannot honour OFFSET: remove .limit()/.offset() from "
+    "the statement"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("limit", LIMIT_OR_OFFSET),
+        ("offset", LIMIT_OR_OFFSET),
+        ("limit-and-offset", LIMIT_OR_OFFSET),
+        (
+            "text",
+            "keyset pagination needs column expressions in ORDER BY (order_by(User.name)), not "
+            "text or label names",
+        ),
+        (
+            "no-total-order",
+            "keyset pagination needs a total ordering: order by a unique column last, or select "
+            "a mapped entity (or table) with a primary key so it can be appended",
+        ),
+    ],
+)
+def test_a_statement_keyset_cannot_page_is_refused_with_a_message_saying_why(
+    sessions: sessionmaker[Session], name: str, message: str
+) -> None:
+    lowered = sa.func.lower(Item.__table__.c.b)
+    stmt: sa.Select[Any] = {
+        "limit": sa.select(Item).order_by(Item.a).limit(5),
+        "offset": sa.select(Item).order_by(Item.a).offset(5),
+        "limit-and-offset": sa.select(Item).order_by(Item.a).limit(5).offset(5),
+        "text": sa.select(Item).order_by(sa.text("a")),
+        "no-total-order": sa.select(lowered).order_by(lowered),
+    }[name]
+    with sessions() as session, pytest.raises(ChassisError) as info:
+        paginate_keyset(session, stmt, secret=SECRET)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("limit", "secret", "error", "message"),
+    [
+        (0, SECRET, InvalidPaginationError, "limit must be a positive integer"),
+        (True, SECRET, InvalidPaginationError, "limit must be a positive integer"),
+        (2.5, SECRET, InvalidPaginationError, "limit must be a positive integer"),
+        ("5", SECRET, InvalidPaginationError, "limit must be a positive integer"),
+        (5, "text-secret", TypeError, "paginate_keyset(secret=...) must be bytes"),
+        (5, b"", ValueError, "paginate_keyset(secret=...) must not be empty"),
+    ],
+)
+def test_bad_arguments_are_refused_with_a_message_naming_them(
+    sessions: sessionmaker[Session], limit: Any, secret: Any, error: type[Exception], message: str
+) -> None:
+    stmt = sa.select(Item).order_by(Item.a)
+    with sessions() as session, pytest.raises(error) as info:
+        paginate_keyset(session, stmt, limit=limit, secret=secret)
+    assert str(info.value) == message
+    if isinstance(info.value, InvalidPaginationError):
+        assert info.value.path == "limit"
+
+
+def test_a_limit_of_one_pages_one_row_at_a_time(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, _rows(4))
+    with sessions() as session:
+        forward, _ = _walk(session, sa.select(Item).order_by(Item.id), limit=1)
+    assert [_ids([page]) for page in forward] == [[1], [2], [3], [4]]
+
+
+def test_the_default_page_size_is_25(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, _rows(30))
+    with sessions() as session:
+        page = paginate_keyset(session, sa.select(Item).order_by(Item.id), secret=SECRET)
+    assert (len(page), page.limit, page.has_next) == (25, 25, True)
+
+
+# ---- what the page queries look like ------------------------------------------------------
+
+
+def _sql(statements: list[tuple[str, object]]) -> list[str]:
+    # One line each, with every dialect's placeholder spelled "?".
+    return [
+        re.sub(r"(%\(\w+\)s|\$\d+)(::\w+)?", "?", " ".join(sql.split())) for sql, _ in statements
+    ]
+
+
+def _typed_session(database: Database) -> Session:
+    engine = database.engine()
+    Base.metadata.create_all(engine)
+    session = Session(engine)
+    session.add_all(_typed_rows())
+    session.commit()
+    return session
+
+
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [
+        # NOT NULL keys running one way: one row-value range (an index on them serves it).
+        ("i-s", "WHERE (keyset_typed.i, keyset_typed.s, keyset_typed.id) > (?, ?, ?)"),
+        ("i-s-desc", "WHERE (keyset_typed.i, keyset_typed.s, keyset_typed.id) < (?, ?, ?)"),
+        ("id", "WHERE keyset_typed.id > ?"),
+        # Mixed directions: the OR form, under a bound on the leading key.
+        (
+            "i-s-mixed",
+            "WHERE keyset_typed.i >= ? AND (keyset_typed.i > ? OR keyset_typed.i = ? AND "
+            "(keyset_typed.s < ? OR keyset_typed.s = ? AND keyset_typed.id < ?))",
+        ),
+        (
+            "i-s-mixed-nulls-first",
+            "WHERE keyset_typed.i >= ? AND (keyset_typed.i > ? OR keyset_typed.i = ? AND "
+            "(keyset_typed.s < ? OR keyset_typed.s = ? AND keyset_typed.id < ?))",
+        ),
+    ],
+)
+def test_the_seek_is_one_index_range_on_the_leading_key(
+    database: Database, name: str, where: str
+) -> None:
+    orderings: dict[str, Ordering] = {
+        "i-s": [Typed.i, Typed.s],
+        "i-s-desc": [Typed.i.desc(), Typed.s.desc()],
+        "id": [Typed.id],
+        "i-s-mixed": [Typed.i, Typed.s.desc()],
+        "i-s-mixed-nulls-first": [Typed.i, Typed.s.desc().nulls_first()],
+    }
+    keys = orderings[name]
+    stmt = sa.select(Typed).order_by(*keys)
+    with _typed_session(database) as session:
+        first = paginate_keyset(session, stmt, limit=3, secret=SECRET)
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            paginate_keyset(session, stmt, cursor=first.next_cursor, limit=3, secret=SECRET)
+    (sql,) = _sql(statements)
+    assert f" {where} ORDER BY " in sql
+    if "nulls" not in name:
+        assert "NULLS" not in sql  # no NULL placement was asked for, so none is added
+
+
+def test_a_nullable_later_key_is_sought_under_a_bound_on_the_leading_key(
+    sessions: sessionmaker[Session],
+) -> None:
+    _fill(sessions, _rows(20))
+    stmt = sa.select(Item).where(Item.a.is_not(None)).order_by(Item.a, Item.b)
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=3, secret=SECRET)
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            paginate_keyset(session, stmt, cursor=first.next_cursor, limit=3, secret=SECRET)
+    sql = _sql(statements)[0]
+    assert "keyset_item.a >= ? AND (keyset_item.a > ? OR keyset_item.a = ? AND " in sql
+    assert "(keyset_item.a, " not in sql
+
+
+def test_a_page_that_reaches_the_nulls_asks_the_second_query_only_for_what_it_lacks(
+    sessions: sessionmaker[Session],
+) -> None:
+    # a = 6..1 then NULL: a page of 4 after a=4 takes a=3, 2, 1 from the values, then asks the
+    # NULLs for 2 rows (1 for the page, 1 to know there is more).
+    _fill(
+        sessions,
+        [
+            {"id": n, "a": n if n <= 6 else None, "b": "x", "c": None, "flag": None}
+            for n in range(1, 11)
+        ],
+    )
+    stmt = sa.select(Item).order_by(Item.a.desc().nulls_last())
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=3, secret=SECRET)
+        assert _ids([first]) == [6, 5, 4]
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            page = paginate_keyset(session, stmt, cursor=first.next_cursor, limit=4, secret=SECRET)
+    assert _ids([page]) == [3, 2, 1, 10]
+    assert page.has_next
+    assert [_limit_of(sql, parameters) for sql, parameters in statements] == [5, 2]
+    # Within each range the NULL placement is moot: an index in the dialect's order serves it.
+    assert all("NULLS" not in sql for sql in _sql(statements))
+
+
+def test_a_page_filled_exactly_by_the_values_still_looks_into_the_nulls_for_a_next_page(
+    sessions: sessionmaker[Session],
+) -> None:
+    _fill(
+        sessions,
+        [
+            {"id": n, "a": n if n <= 6 else None, "b": "x", "c": None, "flag": None}
+            for n in range(1, 11)
+        ],
+    )
+    stmt = sa.select(Item).order_by(Item.a.desc().nulls_last())
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=2, secret=SECRET)
+        second = paginate_keyset(session, stmt, cursor=first.next_cursor, limit=4, secret=SECRET)
+    assert _ids([second]) == [4, 3, 2, 1]
+    assert second.has_next and second.next_cursor is not None
+
+
+def _limit_of(sql: str, parameters: object) -> Any:
+    """The LIMIT a statement was sent with: a named (psycopg) or positional (sqlite3) parameter."""
+    if isinstance(parameters, dict):
+        match = re.search(r"LIMIT %\((\w+)\)s", sql)
+        assert match is not None
+        return parameters[match.group(1)]
+    assert isinstance(parameters, tuple | list)
+    return parameters[sql[: sql.index(" LIMIT ")].count("?")]
+
+
+def test_an_aggregate_ordering_is_sought_in_having(sessions: sessionmaker[Session]) -> None:
+    # Items by how many items share their a: the seek on count() must go into HAVING.
+    _fill(sessions, _rows(20))
+    other = sa.orm.aliased(Item)
+    count = sa.func.count(other.id)
+    stmt = (
+        sa.select(Item).outerjoin(other, other.a == Item.a).group_by(Item.id).order_by(count.desc())
+    )
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=3, secret=SECRET)
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            paginate_keyset(session, stmt, cursor=first.next_cursor, limit=3, secret=SECRET)
+        forward, backward = _walk(session, stmt, limit=3)
+        reference = list(
+            session.scalars(
+                sa.select(Item.id)
+                .outerjoin(other, other.a == Item.a)
+                .group_by(Item.id)
+                .order_by(count.desc(), Item.id.desc())
+            )
+        )
+    assert " HAVING " in _sql(statements)[0]
+    assert _ids(forward) == reference
+    assert _ids(list(reversed(backward))) == reference
+
+
+def test_a_not_null_column_of_an_outer_joined_table_is_treated_as_nullable(
+    sessions: sessionmaker[Session],
+) -> None:
+    _fill(sessions, _rows(12))
+    with sessions.begin() as session:
+        session.execute(sa.delete(Painted))
+        session.add_all(Painted(id=n, color=list(Color)[n % 3]) for n in range(1, 7))
+    ordering: Ordering = [Painted.color.desc()]
+    stmt = sa.select(Item).outerjoin(Painted, Painted.id == Item.id).order_by(*ordering)
+    with sessions() as session:
+        forward, backward = _walk(session, stmt, limit=3)
+        reference = list(
+            session.scalars(
+                sa.select(Item.id)
+                .outerjoin(Painted, Painted.id == Item.id)
+                .order_by(Painted.color.desc(), Item.id.desc())
+            )
+        )
+    assert _ids(forward) == reference
+    assert _ids(list(reversed(backward))) == reference
+
+
+def test_a_select_of_one_column_pages_its_values(sessions: sessionmaker[Session]) -> None:
+    _fill(sessions, _rows(7))
+    table = Item.__table__
+    for stmt in (
+        sa.select(Item.id).order_by(Item.a.desc()),
+        sa.select(table.c.id).order_by(table.c.a.desc()),
+    ):
+        with sessions() as session:
+            first = paginate_keyset(session, stmt, limit=4, secret=SECRET)
+            second = paginate_keyset(
+                session, stmt, cursor=first.next_cursor, limit=4, secret=SECRET
+            )
+            reference = _reference(session, [Item.a.desc()])
+        assert list(first) + list(second) == reference
+        assert all(type(value) is int for value in first)
+
+
+# ---- empty pages (rows deleted between requests) ------------------------------------------
+
+
+def test_empty_pages_point_back_across_their_boundary(sessions: sessionmaker[Session]) -> None:
+    stmt = sa.select(Item).order_by(Item.id)
+
+    def keep(ids: Sequence[int]) -> None:
+        _fill(sessions, [row for row in _rows(10) if row["id"] in ids])
+
+    with sessions() as session:
+
+        def page(cursor: str | None) -> Page[Any]:
+            session.expire_all()
+            return paginate_keyset(session, stmt, cursor=cursor, limit=5, secret=SECRET)
+
+        keep(range(1, 11))
+        first = page(None)  # 1..5, next: after 5
+        keep(range(1, 6))  # everything after the boundary row goes; the row itself stays
+        after = page(first.next_cursor)
+        assert (list(after), after.has_next, after.next_cursor, after.has_prev) == (
+            [],
+            False,
+            None,
+            True,
+        )
+        assert _ids([page(after.prev_cursor)]) == [1, 2, 3, 4, 5]  # back includes the boundary row
+
+        keep([])  # now the boundary row is gone too: the page that included it is empty as well
+        back = page(after.prev_cursor)
+        assert (list(back), back.has_prev, back.prev_cursor) == ([], False, None)
+        keep([5, 6, 7])
+        assert _ids([page(back.next_cursor)]) == [6, 7]  # forward again excludes the boundary
+
+        keep(range(1, 11))
+        second = page(first.next_cursor)  # 6..10, prev: before 6
+        keep(range(6, 11))  # everything before the boundary row goes; the row itself stays
+        before = page(second.prev_cursor)
+        assert (list(before), before.has_prev, before.prev_cursor) == ([], False, None)
+        assert before.has_next
+        assert _ids([page(before.next_cursor)]) == [6, 7, 8, 9, 10]  # includes the boundary
+
+        keep([])  # the boundary row goes too: the page that included it is empty as well
+        at_or_after = page(before.next_cursor)
+        assert (list(at_or_after), at_or_after.has_next, at_or_after.next_cursor) == (
+            [],
+            False,
+            None,
+        )
+        keep([4, 5, 6])
+        assert _ids([page(at_or_after.prev_cursor)]) == [4, 5]  # back again excludes it
+
+
+# ---- forged cursors against every kind of column --------------------------------------------
+
+
+class Cents(sa.TypeDecorator[int]):
+    """An Integer column under a TypeDecorator."""
+
+    impl = sa.Integer
+    cache_ok = True
+
+
+class Ranged(Base):
+    __tablename__ = "keyset_ranged"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    small: Mapped[int] = mapped_column(sa.SmallInteger)
+    big: Mapped[int] = mapped_column(sa.BigInteger)
+    cents: Mapped[int] = mapped_column(Cents)
+    f: Mapped[float]
+    n: Mapped[decimal.Decimal] = mapped_column(sa.Numeric(12, 4))
+
+
+D = decimal.Decimal
+# (column, value, refused on SQLite, refused on PostgreSQL): SQLite integers are 64-bit and it
+# has no infinities or NaN; on PostgreSQL SMALLINT is 16-bit, INTEGER 32-bit, and NUMERIC
+# holds up to 131072 digits before the point and 16383 after, NaN and infinities too.
+RANGES: list[tuple[str, Any, bool, bool]] = [
+    ("small", 2**15 - 1, False, False),
+    ("small", 2**15, False, True),
+    ("small", -(2**15), False, False),
+    ("small", -(2**15) - 1, False, True),
+    ("big", 2**63 - 1, False, False),
+    ("big", 2**63, True, True),
+    ("big", -(2**63), False, False),
+    ("big", -(2**63) - 1, True, True),
+    ("cents", 2**31 - 1, False, False),
+    ("cents", 2**31, False, True),
+    ("cents", -(2**31), False, False),
+    ("cents", 1.5, True, True),
+    ("cents", D("2"), True, True),
+    ("f", 2**62, False, False),
+    ("f", -(2**63), False, False),
+    ("f", -(2**63) - 1, True, False),
+    ("f", 2**63, True, False),
+    ("f", 2**1023 - 1, True, False),
+    ("f", 2**1023, True, True),
+    ("f", float("inf"), True, False),
+    ("f", float("-inf"), True, False),
+    ("f", float("nan"), True, False),
+    ("f", D("1.5"), False, False),
+    ("f", D("1E+307"), False, False),
+    ("f", D("-1E+307"), False, False),
+    ("f", D("1E+308"), True, True),
+    ("f", D("1E-308"), False, False),
+    ("f", D("1E-309"), True, True),
+    ("f", D("0E-500"), False, False),
+    ("f", D("NaN"), True, False),
+    ("n", 1.5, False, False),
+    ("n", 2**62, False, False),
+    ("n", 2**70, True, False),
+    ("n", D("1E+307"), False, False),
+    ("n", D("1E+308"), True, False),
+    ("n", D("1E-308"), False, False),
+    ("n", D("1E-309"), True, False),
+    ("n", D("0E-500"), False, False),
+    ("n", D("1E+131071"), True, False),
+    ("n", D("1E+131072"), True, True),
+    ("n", D("1E-16383"), True, False),
+    ("n", D("1E-16384"), True, True),
+    ("n", D("NaN"), True, False),
+    ("n", D("-Infinity"), True, False),
+    ("n", float("inf"), True, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "on_sqlite", "on_postgresql"),
+    [pytest.param(*case, id=f"{case[0]}={case[1]!r}") for case in RANGES],
+)
+def test_a_signed_cursor_value_is_refused_exactly_when_the_column_cannot_compare_with_it(
+    database: Database, column: str, value: Any, on_sqlite: bool, on_postgresql: bool
+) -> None:
+    engine = database.engine()
+    Base.metadata.create_all(engine)
+    refused = on_postgresql if database.kind == "postgresql" else on_sqlite
+    with Session(engine) as session:
+        session.add_all(
+            Ranged(id=n, small=n, big=n, cents=n, f=n / 2, n=D(n) / 3) for n in range(1, 6)
+        )
+        session.commit()
+        stmt = sa.select(Ranged).order_by(getattr(Ranged, column))
+        cursor = encode_cursor(
+            CursorPayload(_fingerprint(session, stmt), "after", (value, 1)), SECRET
+        )
+        with captured_statements(engine) as statements:
+            if not refused:  # the database compares it: an ordinary page, never an error
+                page = paginate_keyset(session, stmt, cursor=cursor, secret=SECRET)
+                assert len(statements) >= 1
+                assert all(isinstance(row, Ranged) for row in page)
+                return
+            with pytest.raises(InvalidCursorError) as info:
+                paginate_keyset(session, stmt, cursor=cursor, secret=SECRET)
+    assert info.value.message == "The cursor holds a value out of range for its column"
+    assert statements == []
+
+
+def test_a_first_page_reads_values_and_nulls_as_two_ranges_only_against_the_dialect_order(
+    sessions: sessionmaker[Session], database: Database
+) -> None:
+    # 4 values and 4 NULLs of a: a first page of 10 needs both. Where the statement puts NULLs
+    # where the dialect's index has them, that is one query; against it, one per range, and
+    # within a range the NULL placement of a is moot, so the ORDER BY leaves it to the index
+    # (that of b still counts).
+    _fill(
+        sessions,
+        [
+            {"id": n, "a": n if n <= 4 else None, "b": "xy"[n % 2] if n % 3 else None}
+            | {"c": None, "flag": None}
+            for n in range(1, 9)
+        ],
+    )
+    if database.kind == "postgresql":
+        against: Ordering = [Item.a.nulls_first(), Item.b.nulls_first()]
+    else:
+        against = [Item.a.nulls_last(), Item.b.nulls_last()]
+    with sessions() as session:
+        engine = session.get_bind()
+        with captured_statements(engine) as along:  # type: ignore[arg-type]  # an Engine here
+            plain = paginate_keyset(
+                session, sa.select(Item).order_by(Item.a), limit=10, secret=SECRET
+            )
+        with captured_statements(engine) as split:  # type: ignore[arg-type]  # an Engine here
+            page = paginate_keyset(
+                session, sa.select(Item).order_by(*against), limit=10, secret=SECRET
+            )
+        assert _ids([plain]) == _reference(session, [Item.a])
+        assert _ids([page]) == _reference(session, against)
+    assert len(along) == 1
+    assert " IS NULL" not in _sql(along)[0] and " IS NOT NULL" not in _sql(along)[0]
+    wheres = [sql.split(" WHERE ")[1].split(" ORDER BY ")[0] for sql in _sql(split)]
+    if database.kind == "postgresql":  # NULLs first, then the values
+        assert wheres == ["keyset_item.a IS NULL", "keyset_item.a IS NOT NULL"]
+        b_order = "keyset_item.b ASC NULLS FIRST"
+    else:
+        assert wheres == ["keyset_item.a IS NOT NULL", "keyset_item.a IS NULL"]
+        b_order = "keyset_item.b ASC NULLS LAST"
+    for sql in _sql(split):
+        order_by = sql.split(" ORDER BY ")[1].split(" LIMIT ")[0]
+        assert order_by == f"keyset_item.a ASC, {b_order}, keyset_item.id ASC"
+
+
+def test_a_cursor_including_its_boundary_row_pages_from_that_row(
+    sessions: sessionmaker[Session],
+) -> None:
+    # at_or_after / at_or_before cursors (an empty page hands them out, pointing back across a
+    # boundary that may be gone): the page starts, or ends, at the boundary row itself.
+    _fill(sessions, _rows(30))
+    for name in sorted(ORDERINGS):
+        ordering = ORDERINGS[name]()
+        stmt = sa.select(Item).order_by(*ordering)
+        with sessions() as session:
+            expected = _reference(session, ordering)
+            forward, _ = _walk(session, stmt, limit=4)
+            for index, page in enumerate(forward[:-1]):
+                assert page.next_cursor is not None
+                payload = decode_cursor(page.next_cursor, SECRET, ordering=None)
+                boundary = 4 * index + 3  # the last row of this page
+                inclusive: list[tuple[Direction, list[int]]] = [
+                    ("at_or_after", expected[boundary : boundary + 4]),
+                    ("at_or_before", expected[max(boundary - 3, 0) : boundary + 1]),
+                ]
+                for direction, rows in inclusive:
+                    cursor = encode_cursor(
+                        CursorPayload(payload.ordering, direction, payload.values), SECRET
+                    )
+                    got = paginate_keyset(session, stmt, cursor=cursor, limit=4, secret=SECRET)
+                    assert _ids([got]) == rows, (name, index, direction)
+
+
+def test_a_session_that_binds_per_mapper_is_asked_for_the_statement_s_bind(
+    database: Database,
+) -> None:
+    # A session with several databases (binds per mapper) has no single bind: the statement
+    # itself says which engine, and so which dialect, pages it.
+    engine = database.engine()
+    Base.metadata.create_all(engine)
+    with Session(engine) as writer:
+        writer.execute(sa.insert(Item), _rows(9))
+        writer.commit()
+    stmt = sa.select(Item).order_by(Item.a.desc())
+    with Session(binds={Item: engine}) as session:
+        forward, _ = _walk(session, stmt, limit=4)
+        expected = _reference(session, [Item.a.desc()])
+    assert _ids(forward) == expected
+
+    async def walk_async() -> tuple[list[int], list[str]]:
+        async_engine = database.async_engine()
+        try:
+            with captured_statements(async_engine.sync_engine) as statements:
+                async with AsyncSession(binds={Item: async_engine}) as session:
+                    page = await paginate_keyset_async(session, stmt, limit=4, secret=SECRET)
+                    ids = [item.id for item in page]
+                    while page.next_cursor is not None:
+                        page = await paginate_keyset_async(
+                            session, stmt, cursor=page.next_cursor, limit=4, secret=SECRET
+                        )
+                        ids += [item.id for item in page]
+                        assert len(ids) <= 9, "the walk does not end"
+            return ids, _sql(statements)
+        finally:
+            await async_engine.dispose()
+
+    ids, sql = asyncio.run(walk_async())
+    assert ids == expected
+    # The dialect is known: a later page seeks with a row-value range (a, id) < (...).
+    assert any("(keyset_item.a, keyset_item.id) < (?, ?)" in s for s in sql)
+
+
+def test_async_a_page_filled_exactly_by_the_values_still_looks_into_the_nulls(
+    sessions: sessionmaker[Session], database: Database
+) -> None:
+    _fill(
+        sessions,
+        [
+            {"id": n, "a": n if n <= 6 else None, "b": "x", "c": None, "flag": None}
+            for n in range(1, 11)
+        ],
+    )
+    stmt = sa.select(Item).order_by(Item.a.desc().nulls_last())
+
+    async def run() -> Page[Any]:
+        async_engine = database.async_engine()
+        try:
+            async with AsyncSession(async_engine) as session:
+                first = await paginate_keyset_async(session, stmt, limit=2, secret=SECRET)
+                return await paginate_keyset_async(
+                    session, stmt, cursor=first.next_cursor, limit=4, secret=SECRET
+                )
+        finally:
+            await async_engine.dispose()
+
+    second = asyncio.run(run())
+    assert _ids([second]) == [4, 3, 2, 1]
+    assert second.has_next and second.next_cursor is not None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "i-desc-s-nulls-last-f-desc",  # a middle key against the others' direction
+        "s-nulls-first-i-desc",
+        "day-desc-ts-u",
+    ],
+)
+def test_orderings_of_not_null_columns_walk_like_the_plain_ordered_query(
+    database: Database, name: str
+) -> None:
+    orderings: dict[str, Ordering] = {
+        "i-desc-s-nulls-last-f-desc": [Typed.i.desc(), Typed.s.nulls_last(), Typed.f.desc()],
+        "s-nulls-first-i-desc": [Typed.s.nulls_first(), Typed.i.desc()],
+        "day-desc-ts-u": [Typed.day.desc(), Typed.ts, Typed.u],
+    }
+    keys = orderings[name]
+    stmt = sa.select(Typed).order_by(*keys)
+    last = Typed.id.desc() if _is_desc(keys[-1]) else Typed.id
+    with _typed_session(database) as session:
+        forward, backward = _walk(session, stmt, limit=3)
+        reference = list(session.scalars(sa.select(Typed.id).order_by(*keys, last)))
+    assert _ids(forward) == reference
+    assert _ids(list(reversed(backward))) == reference
+
+
+@pytest.mark.parametrize("name", ["a-nulls-first", "a-desc-nulls-last", "a-nulls-last"])
+def test_a_seek_from_a_null_boundary_leaves_the_null_placement_to_the_index(
+    sessions: sessionmaker[Session], name: str
+) -> None:
+    # Every range a seek reads fixes whether a is NULL, so its explicit NULLS FIRST/LAST is
+    # moot there and left out: an index in the dialect's own NULL order serves each query.
+    ordering: Ordering = {
+        "a-nulls-first": [Item.a.nulls_first()],
+        "a-desc-nulls-last": [Item.a.desc().nulls_last()],
+        "a-nulls-last": [Item.a.nulls_last()],
+    }[name]
+    _fill(sessions, _rows(20))
+    stmt = sa.select(Item).order_by(*ordering)
+    with sessions() as session:
+        first = paginate_keyset(session, stmt, limit=2, secret=SECRET)
+        with captured_statements(session.get_bind()) as statements:  # type: ignore[arg-type]  # an Engine here
+            forward, backward = _walk(session, stmt, limit=2)
+        reference = _reference(session, ordering)
+    assert _ids(forward) == reference
+    assert _ids(list(reversed(backward))) == reference
+    assert first.next_cursor is not None
+    seeks = [sql for sql in _sql(statements) if " WHERE " in sql]
+    assert any("keyset_item.a IS NULL AND " in sql for sql in seeks)  # from a NULL boundary
+    assert all("NULLS" not in sql for sql in seeks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -266,3 +267,176 @@ def test_page_neighbour_offsets_follow_the_seed() -> None:
     middle = Page(items=[1], offset=10, limit=25, has_next=False, has_prev=True)
     assert (first.next_offset, first.prev_offset) == (25, None)
     assert (middle.next_offset, middle.prev_offset) == (None, 0)
+
+
+# ---- the same contract through paginate, paginate_async and paginate_query -----------------
+
+APIS = ["select", "async", "query"]
+
+
+def _page_via(
+    api: str, database: Database, engine: sa.Engine, **kwargs: Any
+) -> tuple[Page[Any], list[tuple[str, object]]]:
+    """One page of the products by id through ``api``, and the statements it sent."""
+    if api == "select":
+        with Session(engine) as session, captured_statements(engine) as statements:
+            return paginate(session, BY_ID, **kwargs), statements
+    if api == "query":
+        with Session(engine) as session, captured_statements(engine) as statements:
+            query = session.query(Product).order_by(Product.id)
+            return paginate_query(query, **kwargs), statements
+
+    async def run() -> tuple[Page[Any], list[tuple[str, object]]]:
+        async_engine = database.async_engine()
+        try:
+            with captured_statements(async_engine.sync_engine) as statements:
+                async with AsyncSession(async_engine) as session:
+                    return await paginate_async(session, BY_ID, **kwargs), statements
+        finally:
+            await async_engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _ids_of(page: Page[Any]) -> list[int]:
+    return [product.id for product in page]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_defaults_are_the_first_25_rows_without_a_total(database: Database, api: str) -> None:
+    engine = database.engine()
+    seed(engine)
+    page, statements = _page_via(api, database, engine)
+    assert _ids_of(page) == list(range(1, 26))
+    assert (page.offset, page.limit, page.has_prev, page.has_next, page.total) == (
+        0,
+        25,
+        False,
+        True,
+        None,
+    )
+    assert len(statements) == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_each_api_fetches_limit_plus_one_rows_in_one_query(database: Database, api: str) -> None:
+    engine = database.engine()
+    seed(engine)
+    page, statements = _page_via(api, database, engine, offset=50, limit=10)
+    assert _ids_of(page) == list(range(51, 61))
+    assert (page.offset, page.limit, page.has_prev, page.has_next) == (50, 10, True, True)
+    assert len(statements) == 1
+    assert 11 in _values(statements[0][1])
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_page_of_exactly_the_remaining_rows_has_no_next(database: Database, api: str) -> None:
+    engine = database.engine()
+    seed(engine)
+    page, _ = _page_via(api, database, engine, offset=ROWS - 7, limit=7)
+    assert (len(page), page.has_next, page.has_prev) == (7, False, True)
+    short, _ = _page_via(api, database, engine, offset=ROWS - 8, limit=7)
+    assert (len(short), short.has_next) == (7, True)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_offset_one_has_a_previous_page(database: Database, api: str) -> None:
+    engine = database.engine()
+    seed(engine)
+    page, _ = _page_via(api, database, engine, offset=1, limit=5)
+    assert _ids_of(page) == [2, 3, 4, 5, 6]
+    assert (page.has_prev, page.prev_offset) == (True, 0)
+
+
+# (offset, limit, rows in the table, expected total, queries): a COUNT only where the page
+# cannot tell the total itself.
+TOTAL_CASES = [
+    pytest.param(25, 25, ROWS, ROWS, 2, id="middle-page-counts"),
+    pytest.param(100, 25, ROWS, ROWS, 1, id="last-page-needs-no-count"),
+    pytest.param(0, 200, ROWS, ROWS, 1, id="single-page-needs-no-count"),
+    pytest.param(500, 25, ROWS, ROWS, 2, id="past-the-end-counts"),
+    pytest.param(1, 25, 0, 0, 2, id="offset-one-of-an-empty-table-counts"),
+    pytest.param(0, 25, 0, 0, 1, id="empty-table-needs-no-count"),
+]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(("offset", "limit", "rows", "total", "queries"), TOTAL_CASES)
+def test_with_total_counts_only_when_the_page_cannot_tell(
+    database: Database, api: str, offset: int, limit: int, rows: int, total: int, queries: int
+) -> None:
+    engine = database.engine()
+    seed(engine, rows)
+    page, statements = _page_via(api, database, engine, offset=offset, limit=limit, with_total=True)
+    assert page.total == total
+    assert len(statements) == queries
+    assert (page.offset, page.limit) == (offset, limit)
+    assert _ids_of(page) == list(range(offset + 1, min(offset + limit, rows) + 1))
+    if queries == 2:
+        assert "COUNT(" in statements[1][0].upper()
+        assert "ORDER BY" not in statements[1][0].upper()
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(
+    ("offset", "limit", "path", "message"),
+    [
+        (-1, 25, "offset", f"offset must be an integer from 0 to {MAX_OFFSET}"),
+        (MAX_OFFSET + 1, 25, "offset", f"offset must be an integer from 0 to {MAX_OFFSET}"),
+        (True, 25, "offset", f"offset must be an integer from 0 to {MAX_OFFSET}"),
+        (1.5, 25, "offset", f"offset must be an integer from 0 to {MAX_OFFSET}"),
+        ("5", 25, "offset", f"offset must be an integer from 0 to {MAX_OFFSET}"),
+        (0, 0, "limit", "limit must be a positive integer"),
+        (0, True, "limit", "limit must be a positive integer"),
+        (0, 2.5, "limit", "limit must be a positive integer"),
+        (0, "5", "limit", "limit must be a positive integer"),
+    ],
+)
+def test_each_api_refuses_bad_bounds_naming_them_before_any_query(
+    database: Database, api: str, offset: Any, limit: Any, path: str, message: str
+) -> None:
+    engine = database.engine()
+    seed(engine)
+    with pytest.raises(InvalidPaginationError) as caught:
+        _page_via(api, database, engine, offset=offset, limit=limit)
+    assert (caught.value.path, caught.value.message, str(caught.value)) == (path, message, message)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_limit_of_one_and_the_largest_offset_are_accepted(database: Database, api: str) -> None:
+    engine = database.engine()
+    seed(engine)
+    page, _ = _page_via(api, database, engine, offset=0, limit=1)
+    assert (_ids_of(page), page.has_next) == ([1], True)
+    far, _ = _page_via(api, database, engine, offset=MAX_OFFSET, limit=1)
+    assert (list(far), far.has_next, far.has_prev) == ([], False, True)
+
+
+@pytest.mark.parametrize("api", ["select", "async"])
+def test_several_columns_give_tuples_and_one_column_the_values(
+    database: Database, api: str
+) -> None:
+    engine = database.engine()
+    seed(engine)
+    pair: sa.Select[Any] = sa.select(Product.id, Product.name).order_by(Product.id)  # type: ignore[assignment, unused-ignore]  # see test_a_select_of_several_columns_gives_tuples
+
+    async def run_async(stmt: sa.Select[Any]) -> Page[Any]:
+        async_engine = database.async_engine()
+        try:
+            async with AsyncSession(async_engine) as session:
+                page: Page[Any] = await paginate_async(session, stmt, limit=2)
+                return page
+        finally:
+            await async_engine.dispose()
+
+    def run(stmt: sa.Select[Any]) -> Page[Any]:
+        if api == "async":
+            return asyncio.run(run_async(stmt))
+        with Session(engine) as session:
+            return paginate(session, stmt, limit=2)
+
+    assert list(run(pair)) == [(1, "product No.1"), (2, "product No.2")]
+    assert list(run(sa.select(Product.name).order_by(Product.id))) == [
+        "product No.1",
+        "product No.2",
+    ]

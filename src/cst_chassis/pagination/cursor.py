@@ -87,7 +87,7 @@ class CursorPayload:
 
 
 def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _b64decode(text: str) -> bytes:
@@ -108,7 +108,7 @@ def _derived_key(secret: bytes) -> bytes:
 
 
 def _mac(secret: bytes, message: bytes) -> bytes:
-    return hmac.digest(_derived_key(secret), message, "sha256")[:_MAC_BYTES]
+    return hmac.digest(_derived_key(secret), message, hashlib.sha256)[:_MAC_BYTES]
 
 
 def _check_secret(secret: bytes) -> None:
@@ -200,7 +200,7 @@ def encode_cursor(payload: CursorPayload, secret: bytes) -> str:
         },
         separators=(",", ":"),
         ensure_ascii=False,
-    ).encode("utf-8")
+    ).encode()
     message = _VERSION + body
     return _b64encode(_VERSION + _mac(secret, message) + body)
 
@@ -223,7 +223,7 @@ def decode_cursor(cursor: str, secret: bytes, *, ordering: str | None) -> Cursor
     if not hmac.compare_digest(mac, _mac(secret, version + body)):
         raise InvalidCursorError("The cursor is not one this service issued")
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode())
     except (ValueError, RecursionError, binascii.Error):
         raise InvalidCursorError("The cursor's content is malformed") from None
     if not (

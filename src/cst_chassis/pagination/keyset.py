@@ -278,8 +278,8 @@ def _ordering(stmt: Select[Any], dialect: str) -> _Ordering:
     description = "\n".join(
         f"{int(k.descending)}{int(k.nulls_high)}{_describe(k.expr)}" for k in keys
     )
-    digest = hashlib.sha256(description.encode("utf-8")).digest()[:12]
-    return _Ordering(tuple(keys), base64.urlsafe_b64encode(digest).decode("ascii"), dialect)
+    digest = hashlib.sha256(description.encode()).digest()[:12]
+    return _Ordering(tuple(keys), base64.urlsafe_b64encode(digest).decode(), dialect)
 
 
 def _scan(key: _Key, reverse: bool) -> tuple[bool, bool]:
@@ -299,15 +299,9 @@ def _order_by(key: _Key, reverse: bool, nullness_fixed: bool) -> sa.ColumnElemen
 
 
 # A boundary value in a seek condition: a bind parameter whose value is given at execution (see
-# _seek_segments), or a plain value (then bound as a literal of the key's type).
-_Value = CursorValue | elements.BindParameter[Any]
+# _seek_segments), or None for a NULL boundary value.
+_Value = elements.BindParameter[Any] | None
 _SEEK_PARAM = "_cst_seek_{}"
-
-
-def _bind(key: _Key, value: _Value) -> sa.ColumnElement[Any]:
-    if isinstance(value, elements.BindParameter):
-        return value
-    return sa.literal(value, key.expr.type)
 
 
 def _after_any(
@@ -328,7 +322,7 @@ def _after_any(
             after = None if nulls_after else expr.is_not(None)
             same: sa.ColumnElement[bool] = expr.is_(None)
         else:
-            bind = _bind(key, value)
+            bind = value
             after = expr < bind if descending else expr > bind
             if nulls_after and key.nullable:
                 after = sa.or_(after, expr.is_(None))
@@ -338,7 +332,7 @@ def _after_any(
         equal.append(same)
     if inclusive:
         disjuncts.append(sa.and_(*equal))
-    return sa.or_(*disjuncts) if disjuncts else sa.false()
+    return sa.or_(*disjuncts)  # never empty: the last key is NOT NULL, so it adds a term
 
 
 def _values_range(
@@ -365,11 +359,11 @@ def _values_range(
         and all(_scan(k, reverse)[0] == descending for k in keys[1:])
     ):
         left = sa.tuple_(*(k.expr for k in keys))
-        right = sa.tuple_(*(_bind(k, v) for k, v in zip(keys, rest, strict=True)))
+        right = sa.tuple_(*rest)
         if descending:
             return left <= right if inclusive else left < right
         return left >= right if inclusive else left > right
-    expr, bind = key.expr, _bind(key, value)
+    expr, bind = key.expr, value
     bound = expr <= bind if descending else expr >= bind
     strict = expr < bind if descending else expr > bind
     if len(keys) == 1:
@@ -390,11 +384,12 @@ def _segments_after(
     level: int = 0,
     prefix: tuple[sa.ColumnElement[bool], ...] = (),
 ) -> list[_Segment]:
-    """The rows after ``values``, as index ranges in the order the page reads them."""
-    keys = ordering.keys
-    if level == len(keys):
-        return [(sa.and_(*prefix), level)] if inclusive and prefix else []
-    key, value = keys[level], values[level]
+    """The rows after ``values``, as index ranges in the order the page reads them.
+
+    Recursion on NULL values ends before the keys do: the primary key or unique key that makes
+    the ordering total is NOT NULL, so its boundary value is never NULL.
+    """
+    key, value = ordering.keys[level], values[level]
     _, nulls_after = _scan(key, reverse)
     expr = key.expr
     if value is None:
@@ -472,11 +467,11 @@ def _integer_bits(type_: sa.Integer, dialect: str) -> int:
 
 
 def _fits(key: _Key, value: CursorValue, dialect: str) -> bool:
-    """Whether the database can compare ``key`` with ``value`` (a signed, yet forged, value)."""
+    """Whether the database can compare ``key`` with ``value`` (signed, yet forged; not None)."""
     type_: Any = key.expr.type
     if isinstance(type_, sa.TypeDecorator):
         type_ = type_.impl_instance
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool):
         return True
     if isinstance(value, int):
         if dialect == "sqlite" and not -(2**63) <= value < 2**63:

@@ -49,7 +49,7 @@ def cursor_secret(configured: str | None, secret_key: str | bytes | None) -> byt
             "keyset pagination signs its cursors: set CST_CURSOR_SECRET (environment or "
             "app.config) or the app's SECRET_KEY, e.g. to secrets.token_urlsafe(32)",
         )
-    raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    raw = secret.encode() if isinstance(secret, str) else bytes(secret)
     if len(raw) < MIN_SECRET_BYTES:
         raise CursorSecretError(
             key,
