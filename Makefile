@@ -48,13 +48,15 @@ pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Mutation testing (mutmut 3; slow, not in CI): the modules and tests of [tool.mutmut] in
-# pyproject.toml, SQLite only. MUTANTS narrows the run, e.g. make mutation MUTANTS='cst_chassis.context*'.
+# pyproject.toml, on SQLite; MUTATION_POSTGRES_URL adds the PostgreSQL cases (keyset's dialect
+# checks need them). MUTANTS narrows the run, e.g. make mutation MUTANTS='cst_chassis.context*'.
 MUTANTS ?= cst_chassis.context* cst_chassis.middleware* cst_chassis.envelope* cst_chassis.pagination.*
 MUTATION_JOBS ?= 2
+MUTATION_POSTGRES_URL ?=
 
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,mutation]' $(PINS)
-	CST_TEST_POSTGRES_URL= $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
+	CST_TEST_POSTGRES_URL='$(MUTATION_POSTGRES_URL)' $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
 	$(BIN)/mutmut results
 
 # The documentation site (mkdocs.yml, docs/): --strict turns every warning into a failure (broken
