@@ -351,15 +351,16 @@ def _values_range(
     rest = values[level:]
     key, value = keys[0], rest[0]
     descending, _ = _scan(key, reverse)
+    binds = [v for v in rest if v is not None]
     if (
         len(keys) > 1
         and ordering.dialect in _ROW_VALUE_DIALECTS
-        and all(v is not None for v in rest)
+        and len(binds) == len(rest)
         and not any(k.nullable for k in keys[1:])
         and all(_scan(k, reverse)[0] == descending for k in keys[1:])
     ):
         left = sa.tuple_(*(k.expr for k in keys))
-        right = sa.tuple_(*rest)
+        right = sa.tuple_(*binds)
         if descending:
             return left <= right if inclusive else left < right
         return left >= right if inclusive else left > right
