@@ -59,3 +59,33 @@ def test_db_of_unknown_type_is_rejected_before_anything_is_installed() -> None:
     assert list(app.url_map.iter_rules()) == list(Flask("fresh").url_map.iter_rules())
     CstMicroChassis().init_app(app)  # the app is still free for a correct call
     assert get_state(app).db is None
+
+
+FEATURE_MODULES = ["health", "probes", "metrics", "openapi", "pagination_mixin", "celery"]
+
+
+@pytest.mark.parametrize("module", FEATURE_MODULES)
+def test_feature_modules_read_the_state_without_importing_the_extension(module: str) -> None:
+    # The extension imports the feature modules; a feature module importing it back (even for
+    # types) is an import circle. They read ChassisState/get_state from cst_chassis.state.
+    import ast
+    from pathlib import Path
+
+    import cst_chassis
+
+    package = Path(cst_chassis.__file__).parent
+    path = package / f"{module}.py"
+    if not path.exists():
+        path = package / module / "__init__.py"
+    imported: set[str] = set()
+    for source in [path] if path.name != "__init__.py" else sorted(path.parent.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+                if node.module == "cst_chassis":  # only submodules, never the package's names
+                    imported.update(f"cst_chassis.{alias.name}" for alias in node.names)
+    assert "cst_chassis.extension" not in imported
+    for name in imported - {"cst_chassis"}:
+        if name.startswith("cst_chassis."):
+            part = name.split(".")[1]
+            assert (package / f"{part}.py").exists() or (package / part).is_dir(), name

@@ -23,7 +23,7 @@ from cst_chassis.errors import (
     InvalidPaginationError,
     MissingSessionError,
 )
-from cst_chassis.extension import ChassisState, CstMicroChassis, get_state
+from cst_chassis.extension import CstMicroChassis
 from cst_chassis.health import HealthBody
 from cst_chassis.logging import OperationIdFilter
 from cst_chassis.pagination import (
@@ -37,6 +37,7 @@ from cst_chassis.pagination import (
 )
 from cst_chassis.pagination_mixin import ApiPaginatedMixin
 from cst_chassis.resources import ApiResource
+from cst_chassis.state import ChassisState, get_state
 from cst_chassis.tracing import TraceContext, get_trace_context
 from cst_chassis.utils import retry
 

@@ -34,8 +34,8 @@ from cst_chassis.context import (
     outgoing_headers,
     valid_operation_id,
 )
-from cst_chassis.extension import get_state
 from cst_chassis.logging import install_logging
+from cst_chassis.state import get_state
 from cst_chassis.tracing import (
     TraceContext,
     continue_trace,

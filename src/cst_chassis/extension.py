@@ -7,10 +7,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from flask import Flask, current_app
+from flask import Flask
 from flask.logging import default_handler
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,49 +18,21 @@ from cst_chassis import async_bridge
 from cst_chassis._app_errors import install_http_error_envelope
 from cst_chassis._body import install_body_checks
 from cst_chassis.config import ChassisConfig, load_config
-from cst_chassis.errors import ChassisError, ChassisNotInitializedError
+from cst_chassis.errors import ChassisError
 from cst_chassis.health import register_health_endpoint
 from cst_chassis.logging import install_logging, restore_logging, watch_logging
 from cst_chassis.metrics import install_metrics
 from cst_chassis.middleware import OperationIdMiddleware
 from cst_chassis.pagination.secret import guard_view_functions
 from cst_chassis.probes import register_liveness_endpoint
+from cst_chassis.state import EXTENSION_KEY, ChassisState, get_state
 
 if TYPE_CHECKING:
-    from cst_chassis.metrics import ChassisMetrics
     from cst_chassis.typing import DatabaseLike, HealthCheck
 
-__all__ = ["ChassisState", "CstMicroChassis", "get_state"]
-
-EXTENSION_KEY = "cst_chassis"
+__all__ = ["CstMicroChassis"]
 
 CheckT = TypeVar("CheckT", bound="HealthCheck")
-
-
-@dataclass(slots=True)
-class ChassisState:
-    """What the chassis keeps per app, in ``app.extensions["cst_chassis"]``."""
-
-    config: ChassisConfig
-    db: DatabaseLike | None = None
-    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
-    # Told each health check's result and duration (the metrics, when they are on).
-    health_observer: Callable[[str, bool, float], None] | None = None
-    metrics: ChassisMetrics | None = None
-
-
-def get_state(app: Flask | None = None) -> ChassisState:
-    """Return the chassis state of ``app`` (default: ``current_app``).
-
-    Raises :class:`ChassisNotInitializedError` when ``init_app`` was not called on it.
-    """
-    target = current_app if app is None else app
-    state = target.extensions.get(EXTENSION_KEY)
-    if not isinstance(state, ChassisState):
-        raise ChassisNotInitializedError(
-            "cst-chassis is not initialised on this app: call CstMicroChassis().init_app(app) first"
-        )
-    return state
 
 
 class CstMicroChassis:

@@ -40,7 +40,7 @@ from cst_chassis.migrations import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-    from cst_chassis.extension import ChassisState
+    from cst_chassis.state import ChassisState
     from cst_chassis.typing import DatabaseLike, HealthCheck
 
 __all__ = ["CheckStatus", "DatabaseStatus", "HealthBody"]

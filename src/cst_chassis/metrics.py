@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
     from prometheus_client.metrics_core import Metric
 
-    from cst_chassis.extension import ChassisState
+    from cst_chassis.state import ChassisState
 
 __all__ = ["BUCKETS", "METRIC_NAMES", "ChassisMetrics"]
 

@@ -59,9 +59,12 @@ from werkzeug.routing import (
 )
 from werkzeug.wrappers import Response as ResponseBase
 
-from cst_chassis import ChassisError, ErrorEnvelope, HealthBody, Meta, get_state
+from cst_chassis.envelope import ErrorEnvelope, Meta
+from cst_chassis.errors import ChassisError
+from cst_chassis.health import HealthBody
 from cst_chassis.pagination import MAX_OFFSET
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
+from cst_chassis.state import get_state
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaMode

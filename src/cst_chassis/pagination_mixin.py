@@ -25,12 +25,12 @@ from sqlalchemy.orm import Query, Session, scoped_session
 from werkzeug.urls import iri_to_uri
 
 from cst_chassis.errors import ChassisError, InvalidPaginationError, MissingSessionError
-from cst_chassis.extension import get_state
 from cst_chassis.pagination.cursor import CursorPayload, decode_cursor
 from cst_chassis.pagination.keyset import fetch_keyset, fetch_keyset_async
 from cst_chassis.pagination.offset import MAX_OFFSET, paginate, paginate_async, paginate_query
 from cst_chassis.pagination.page import Page
 from cst_chassis.pagination.secret import cursor_secret
+from cst_chassis.state import get_state
 
 if TYPE_CHECKING:
     from typing import TypeVarTuple

@@ -23,7 +23,7 @@ from cst_chassis._health_runner import CheckSlot, start_on_loop
 from cst_chassis.health import HealthBody, health_response
 
 if TYPE_CHECKING:
-    from cst_chassis.extension import ChassisState
+    from cst_chassis.state import ChassisState
 
 __all__ = ["LOOP_CHECK"]
 
