@@ -793,3 +793,46 @@ def test_alembic_location_without_alembic_installed_fails_at_init(
     monkeypatch.setitem(sys.modules, "alembic", None)
     with pytest.raises(ChassisError, match=r"alembic is not installed: pip install"):
         build(CST_ALEMBIC_SCRIPT_LOCATION=str(migrations))
+
+
+# --- logging: once per change of state --------------------------------------------------------
+
+
+@pytest.mark.parametrize("cache_ttl", [0, 0.2], ids=["cache-off", "cache-on"])
+def test_a_failing_check_is_logged_once_when_it_fails_and_once_when_it_passes_again(
+    build: BuildApp, capsys: pytest.CaptureFixture[str], cache_ttl: float
+) -> None:
+    # Issue 25, item 5: 100 polls during an outage wrote 100 WARNING lines.
+    healthy = True
+    chassis = CstMicroChassis()
+    chassis.health_check("flag")(lambda: healthy)
+    client = build(chassis=chassis, CST_HEALTH_CACHE_TTL=cache_ttl).test_client()
+    for state in (True, False, True, False):
+        healthy = state
+        expected = 200 if state else 503
+        wait_until(lambda: client.get("/status").status_code == expected, seconds=5)
+        for _ in range(50):
+            assert client.get("/status").status_code == expected
+    lines = [line for line in capsys.readouterr().out.splitlines() if "'flag'" in line]
+    assert [line.split("cst_chassis.health: ")[1] for line in lines] == [
+        "check 'flag' failing: it returned False",
+        "check 'flag' passing again",
+        "check 'flag' failing: it returned False",
+    ]
+    assert all("[WARNING]" in line for line in lines[::2]) and "[INFO]" in lines[1]
+
+
+def test_a_database_outage_is_logged_once_and_its_end_once(
+    build: BuildApp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "later"
+    client = build("engine", sqlite_at(folder / "app.db")).test_client()
+    for _ in range(100):
+        assert client.get("/status").status_code == 503
+    folder.mkdir()
+    for _ in range(10):
+        assert client.get("/status").status_code == 200
+    lines = [line for line in capsys.readouterr().out.splitlines() if "cst_chassis.health" in line]
+    assert len(lines) == 2, lines
+    assert "[WARNING]" in lines[0] and "unavailable: sqlite3.OperationalError" in lines[0]
+    assert "[INFO]" in lines[1] and lines[1].endswith("/later/app.db available again")

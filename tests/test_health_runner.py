@@ -6,6 +6,9 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+import pytest
+
+from cst_chassis import _health_runner
 from cst_chassis._health_runner import CheckSlot
 
 
@@ -117,3 +120,55 @@ def test_ticket_wait_returns_when_the_run_ends() -> None:
     finisher.join()
     assert ticket.future.result() is True
     assert ticket.duration() >= 0
+
+
+class FakeClock:
+    """``time`` for the runner: ``monotonic()`` is what the test sets, nothing is waited on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(_health_runner, "time", fake)
+    return fake
+
+
+def test_after_a_run_failed_at_its_deadline_polls_answer_at_once_while_the_next_runs(
+    clock: FakeClock,
+) -> None:
+    # Issue 25, item 1: an async check cancelled at the timeout fails at its deadline run after
+    # run; joining each new run made every poll hold a server thread for the whole timeout.
+    slot, start = CheckSlot(), Starts()
+    slot.poll(10, 0, start)
+    clock.now += 10
+    start.futures[0].set_exception(TimeoutError())  # cancelled at its deadline
+    starting = slot.poll(10, 0, start)  # starts the next run, does not wait for it
+    joining = slot.poll(10, 0, start)  # that run is in flight: still no wait
+    assert len(start.futures) == 2
+    for ticket in (starting, joining):
+        assert ticket.future is start.futures[0]
+        assert ticket.deadline == clock.now
+        assert isinstance(ticket.future.exception(), TimeoutError)
+    clock.now += 1
+    start.futures[1].set_result(True)  # the database is back: polls wait for runs again
+    ticket = slot.poll(10, 0, start)
+    assert ticket.future is start.futures[2]
+    assert ticket.deadline == clock.now + 10
+
+
+def test_after_a_run_failed_fast_polls_wait_for_the_next_run(clock: FakeClock) -> None:
+    # Connection refused: the next run is as quick, so waiting for it shows a recovery at once.
+    slot, start = CheckSlot(), Starts()
+    slot.poll(10, 0, start)
+    clock.now += 0.01
+    start.futures[0].set_exception(ConnectionRefusedError())
+    ticket = slot.poll(10, 0, start)
+    assert ticket.future is start.futures[1]
+    assert ticket.deadline == clock.now + 10
+    assert slot.poll(10, 0, start).future is start.futures[1]  # joined, one run in flight

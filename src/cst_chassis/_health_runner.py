@@ -12,12 +12,26 @@ every other endpoint). So every check has a :class:`CheckSlot`, and a poll gets 
   concurrent poll) and waits until the same deadline;
 - when a run is in flight past its deadline (*overdue*: stuck), the poll answers at once from
   that known state — failing — instead of waiting; no second run starts while it is stuck;
+- when the last run that ended *failed slowly* (it failed at or near its deadline: timed out,
+  cancelled at the timeout, or a driver's own timeout), a poll answers from it at once, failing,
+  and the next run goes on in the background (started by this poll if none is in flight): its
+  result is what the polls after it report. A run that failed fast (connection refused) is
+  no reason to expect a slow one: polls wait for the next run, and see a recovery at once;
 - with ``CST_HEALTH_CACHE_TTL`` > 0, a poll that finds a run that ended less than that long ago
   answers from it without starting another one (Spring Boot's health cache).
 
 So a poll never holds a server thread past the timeout, and a check never has more than one call
-in flight. Sync checks run in a thread of their own; ``async def`` checks run on the chassis event
-loop with a timeout, and are cancelled when it expires.
+in flight. And during an outage polls do not hold server threads at all: a check that keeps
+failing at its deadline (an ``async def`` check cancelled at the timeout, a driver whose
+connect timeout is the health timeout) would otherwise make every poll wait the full timeout
+for each new run. With more pollers than server threads those waits queue up one behind the
+other in the server (gunicorn's and granian's request queues are first in, first out): ``/status``
+took several times the timeout, and requests that need no database waited behind the polls
+(issue 25). The price: after a slow failure, the poll that follows a recovery still reports
+the failure (one poll late).
+
+Sync checks run in a thread of their own; ``async def`` checks run on the chassis event loop with
+a timeout, and are cancelled when it expires.
 """
 
 from __future__ import annotations
@@ -38,6 +52,9 @@ from cst_chassis import async_bridge
 __all__ = ["CheckSlot", "Ticket", "start_in_thread", "start_on_loop"]
 
 Starter = Callable[[], "Future[Any]"]
+
+# A failed run that took at least this share of the timeout is a slow failure (see above).
+_SLOW_FAILURE = 0.5
 
 _slots: weakref.WeakSet[CheckSlot] = weakref.WeakSet()
 # Strong references to the tasks started on the loop (asyncio keeps only weak ones).
@@ -89,6 +106,8 @@ class CheckSlot:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._run: _Run | None = None
+        # The run before the current one (ended), while the current one may be in flight.
+        self._previous: _Run | None = None
         _slots.add(self)
 
     def poll(self, timeout: float, cache_ttl: float, start: Starter) -> Ticket:
@@ -99,15 +118,22 @@ class CheckSlot:
         with self._lock:
             now = time.monotonic()
             run = self._run
+            if run is not None and not run.future.done():
+                if now >= run.deadline:  # overdue: report it as it is, now
+                    return run.ticket(deadline=now)
+                previous = self._previous
+                if previous is not None and _failed_slowly(previous, timeout):  # do not wait
+                    return previous.ticket(deadline=now)
+                return run.ticket()  # within its deadline: join it
             if run is not None:
-                if not run.future.done():
-                    # Within its deadline: join it. Overdue: report it as it is, now.
-                    return run.ticket() if now < run.deadline else run.ticket(deadline=now)
                 finished = run.finished_at
                 if cache_ttl > 0 and finished is not None and now - finished < cache_ttl:
                     return run.ticket(deadline=now)
-            run = self._run = self._start(start, now, timeout)
-        return run.ticket()
+            self._previous = run
+            self._run = self._start(start, now, timeout)
+            if run is not None and _failed_slowly(run, timeout):  # the new run goes on unwaited
+                return run.ticket(deadline=now)
+            return self._run.ticket()
 
     def _start(self, start: Starter, now: float, timeout: float) -> _Run:
         try:
@@ -127,6 +153,16 @@ class CheckSlot:
         # The threads and loop of the parent do not exist in a child process.
         self._lock = threading.Lock()
         self._run = None
+        self._previous = None
+
+
+def _failed_slowly(run: _Run, timeout: float) -> bool:
+    # Failed as the views judge it (raised, a timeout included, or returned False), and took at
+    # least half the timeout: the next run is likely to end at its deadline too.
+    future, finished = run.future, run.finished_at
+    if finished is None or finished - run.started_at < timeout * _SLOW_FAILURE:
+        return False
+    return future.exception() is not None or future.result() is False
 
 
 def start_in_thread(

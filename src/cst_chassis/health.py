@@ -8,7 +8,10 @@ The database probe and the custom checks run concurrently, so the answer comes w
 (see :mod:`cst_chassis._health_runner` for why a stuck check cannot pile up threads, and why
 polls never hold a server thread past the timeout). Readiness (``CST_READINESS_ENDPOINT``) runs
 the same checks, and answers 503 at once once the process is shutting down.
-Failures are logged on the ``cst_chassis.health`` logger, with the request's operation id.
+Failures are logged on the ``cst_chassis.health`` logger, with the operation id of the poll that
+saw them: a WARNING when a check (or the database) starts failing and an INFO line when it passes
+again, once per change of state in each process, not once per poll (an outage polled 100 times is
+one line, not 100), with the health cache on or off.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
@@ -55,6 +59,8 @@ logger: logging.Logger = logging.getLogger("cst_chassis.health")
 
 # Longest part of a driver's error message that goes into a log line.
 _MAX_REASON = 300
+# The key the database's state is kept under; a custom check's is ("check", its name).
+_DATABASE = ("database", "")
 
 
 class HealthBody(TypedDict):
@@ -102,6 +108,7 @@ class _Health:
         self._script = script
         self._database_slot = CheckSlot()
         self._check_slots: dict[str, CheckSlot] = {}
+        self._states = _States()
 
     def view(self) -> Response:
         """``/status``: every check, 200 or 503, within ``CST_HEALTH_CHECK_TIMEOUT``."""
@@ -157,7 +164,7 @@ class _Health:
         if check_tickets:
             checks: dict[str, CheckStatus] = {}
             for name, ticket in check_tickets.items():
-                checks[name] = _check_status(name, ticket.future, timeout)
+                checks[name] = self._check_status(name, ticket.future, timeout)
                 if observe is not None:
                     observe(name, checks[name] == "ok", ticket.duration())
             body["checks"] = checks
@@ -208,19 +215,37 @@ class _Health:
         done = future.done()  # looked at once: the run may finish while this poll reports
         error = future.exception() if done else None
         if not done or error is not None:
-            logger.warning(
-                "database %s unavailable: %s",
-                _safe_url(url),
-                _reason(error, timeout, url.password if url is not None else None),
-            )
+            if self._states.changed(_DATABASE, ok=False):
+                logger.warning(
+                    "database %s unavailable: %s",
+                    _safe_url(url),
+                    _reason(error, timeout, url.password if url is not None else None),
+                )
             body["database"] = "unavailable"
             return False
+        if self._states.changed(_DATABASE, ok=True):
+            logger.info("database %s available again", _safe_url(url))
         versions: tuple[str, ...] = future.result()
         body["database"] = "ok"
         body["last_migration"] = _one_or_many(versions)
         if self._script is not None:
             body["migrations_pending"] = self._script.pending(versions)
         return True
+
+    def _check_status(self, name: str, future: Future[Any], timeout: float) -> CheckStatus:
+        reason: str | None = None
+        if not future.done():
+            reason = _reason(None, timeout, None)
+        elif (error := future.exception()) is not None:
+            reason = _reason(error, timeout, None)
+        elif future.result() is False:
+            reason = "it returned False"
+        if self._states.changed(("check", name), ok=reason is None):
+            if reason is None:
+                logger.info("check %r passing again", name)
+            else:
+                logger.warning("check %r failing: %s", name, reason)
+        return "ok" if reason is None else "failing"
 
 
 def health_response(app: Flask, body: HealthBody, healthy: bool) -> Response:
@@ -266,18 +291,27 @@ async def _await(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-def _check_status(name: str, future: Future[Any], timeout: float) -> CheckStatus:
-    if not future.done():
-        logger.warning("check %r failing: %s", name, _reason(None, timeout, None))
-        return "failing"
-    error = future.exception()
-    if error is not None:
-        logger.warning("check %r failing: %s", name, _reason(error, timeout, None))
-        return "failing"
-    if future.result() is False:
-        logger.warning("check %r failing: it returned False", name)
-        return "failing"
-    return "ok"
+class _States:
+    """Which checks failed at their last poll in this process: a change of state is logged once.
+
+    Polls run in several server threads at once; the lock makes exactly one of them see each
+    change. Nothing is failing at start, so a first failure is logged and a first pass is not.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failing: set[tuple[str, str]] = set()
+
+    def changed(self, key: tuple[str, str], *, ok: bool) -> bool:
+        """Record ``key``'s result; whether it differs from the one recorded before."""
+        with self._lock:
+            if ok is (key not in self._failing):
+                return False
+            if ok:
+                self._failing.discard(key)
+            else:
+                self._failing.add(key)
+            return True
 
 
 def _one_or_many(values: tuple[str, ...]) -> str | list[str] | None:
