@@ -810,7 +810,7 @@ def test_a_failing_check_is_logged_once_when_it_fails_and_once_when_it_passes_ag
     for state in (True, False, True, False):
         healthy = state
         expected = 200 if state else 503
-        wait_until(lambda: client.get("/status").status_code == expected, seconds=5)
+        wait_until(lambda e=expected: client.get("/status").status_code == e, seconds=5)  # type: ignore[misc]  # a default binds the loop value
         for _ in range(50):
             assert client.get("/status").status_code == expected
     lines = [line for line in capsys.readouterr().out.splitlines() if "'flag'" in line]

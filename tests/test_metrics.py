@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask import abort as flask_abort
 from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 from prometheus_client.parser import text_string_to_metric_families
@@ -113,6 +114,93 @@ def test_unhandled_exceptions_are_counted_by_route_and_type() -> None:
     assert samples.value(COUNT, method="GET", route="/resource", status="500") == 2
 
 
+def test_exceptions_answered_4xx_or_handled_are_not_counted() -> None:
+    # Issue 25, item 4: NotFound, InvalidPaginationError and InvalidCursorError were counted as
+    # "unhandled exceptions (answered 500)": an alert on the counter fired on client errors.
+    from flask_restful import abort
+
+    from cst_chassis.errors import InvalidCursorError
+    from cst_chassis.resources import ApiPaginatedMixin
+
+    engine = sa.create_engine("sqlite://")
+
+    class Listing(ApiPaginatedMixin, ApiResource):
+        def get(self) -> object:
+            with Session(engine) as session:
+                page = self.get_paginated_query_result(sa.select(sa.literal(1)), session)
+            return list(page)
+
+    class Cursor(ApiResource):
+        def get(self) -> object:
+            raise InvalidCursorError("The cursor is not one this service issued")
+
+    class Missing(ApiResource):
+        def get(self) -> object:
+            abort(404, message="no such thing")
+
+    class Invalid(ApiResource):
+        def get(self) -> object:
+            self.add_error("name is required", path="name")
+            return None
+
+    class Broken(ApiResource):
+        def get(self) -> object:
+            raise KeyError("z")
+
+    class Teapot(Exception):
+        pass
+
+    app = make_app()
+    CstMicroChassis().init_app(app)
+
+    @app.get("/plain-404")
+    def plain_404() -> str:
+        flask_abort(404)
+
+    @app.get("/handled")
+    def handled() -> str:
+        raise Teapot
+
+    app.register_error_handler(Teapot, lambda _: ("short and stout", 418))
+    api = ChassisApi(app)
+    for resource, path in [
+        (Listing, "/list"),
+        (Cursor, "/cursor"),
+        (Missing, "/missing"),
+        (Invalid, "/invalid"),
+        (Broken, "/broken"),
+    ]:
+        api.add_resource(resource, path)
+    client = app.test_client()
+    answers = {
+        path: client.get(path).status_code
+        for path in [
+            "/list?limit=abc",
+            "/cursor",
+            "/missing",
+            "/invalid",
+            "/plain-404",
+            "/no/such/route",
+            "/handled",
+            "/broken",
+        ]
+    }
+    assert answers == {
+        "/list?limit=abc": 400,
+        "/cursor": 400,
+        "/missing": 404,
+        "/invalid": 400,
+        "/plain-404": 404,
+        "/no/such/route": 404,
+        "/handled": 418,
+        "/broken": 500,
+    }
+    samples = scrape(client)
+    name = "cst_http_exceptions_total"
+    assert samples.total(name) == 1
+    assert samples.value(name, method="GET", route="/broken", exception="builtins.KeyError") == 1
+
+
 def test_requests_in_flight_are_counted_while_they_run() -> None:
     entered, release = threading.Event(), threading.Event()
     app = make_app()
@@ -194,6 +282,41 @@ def test_pool_gauges_follow_checked_out_connections(tmp_path: Path) -> None:
             conn.close()
         assert scrape(client).value("cst_db_pool_checked_out", database="default") == 0
     finally:
+        engine.dispose()
+
+
+def test_the_async_engine_given_to_register_engine_has_pool_gauges(tmp_path: Path) -> None:
+    # Issue 25, item 4: the engine async views use (the demo's set-up: a sync db for init_app,
+    # the AsyncEngine registered beside it) had no pool metrics.
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from cst_chassis.async_bridge import register_engine, run_coroutine
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'sync.db'}")
+    async_engine = create_async_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'async.db'}", pool_size=3, max_overflow=2
+    )
+    app = make_app()
+    CstMicroChassis().init_app(app, engine)
+    register_engine(async_engine)
+    client = app.test_client()
+
+    async def hold(count: int) -> None:
+        held = [await async_engine.connect() for _ in range(count)]
+        samples = scrape(client)
+        for conn in held:
+            await conn.close()
+        assert samples.value("cst_db_pool_size", database="async") == 3
+        assert samples.value("cst_db_pool_checked_out", database="async") == count
+        assert samples.value("cst_db_pool_overflow", database="async") == 1
+
+    try:
+        assert client.get("/livez").status_code == 200  # the first request finds the engines
+        run_coroutine(lambda: hold(4))
+        assert scrape(client).value("cst_db_pool_checked_out", database="async") == 0
+        assert scrape(client).value("cst_db_pool_size", database="default") == 5
+    finally:
+        run_coroutine(async_engine.dispose)
         engine.dispose()
 
 

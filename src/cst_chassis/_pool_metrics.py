@@ -6,19 +6,25 @@ collector would only see the pools of the worker that answers the scrape, while 
 written to prometheus_client's multiprocess files and summed across workers.
 
 The ``database`` label is ``default`` for the ``db`` given to ``init_app``, and the bind key for
-Flask-SQLAlchemy's other binds. Flask-SQLAlchemy creates its engines in ``db.init_app(app)``,
-which may come after the chassis's ``init_app``: they are looked up at the first request.
+Flask-SQLAlchemy's other binds. An ``AsyncEngine`` given to
+:func:`cst_chassis.async_bridge.register_engine` (the one async views use beside a sync ``db``)
+is ``async`` (``async_2``, ... for more). Flask-SQLAlchemy creates its engines in
+``db.init_app(app)``, and ``register_engine`` usually comes after the chassis's ``init_app``:
+they are looked up at the first request.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cst_chassis import async_bridge
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -30,46 +36,60 @@ if TYPE_CHECKING:
 __all__ = ["watch_databases", "watch_engine"]
 
 DEFAULT_LABEL = "default"
+# The label of the async engines given to register_engine, numbered from the second on.
+ASYNC_LABEL = "async"
 # Engines already watched (an engine shared by two apps is watched by the first one).
 _watched: weakref.WeakSet[Engine] = weakref.WeakSet()
+# The first requests of several threads may look for engines at once: watch each engine once.
+_watch_lock = threading.Lock()
 
 
 def watch_databases(
     app: Flask, db: DatabaseLike | None, metrics: ChassisMetrics
-) -> Callable[[], bool] | None:
-    """Watch ``db``'s engine(s) now, or return a callable to run at each request until it is done.
+) -> Callable[[], bool]:
+    """Watch ``db``'s engine(s) now, and return a callable to run at each request until it is done.
 
     The callable returns ``True`` once the engines were found (Flask-SQLAlchemy after
-    ``db.init_app(app)``).
+    ``db.init_app(app)``; the async engines registered with ``register_engine`` by then).
     """
-    if db is None:
-        return None
     if isinstance(db, Engine | AsyncEngine):
         watch_engine(db, DEFAULT_LABEL, metrics)
-        return None
 
     def discover() -> bool:
         module = sys.modules.get("flask_sqlalchemy")
-        if module is None or not isinstance(db, module.SQLAlchemy):
-            return True
-        try:
-            with app.app_context():
-                engines = dict(db.engines)
-        except Exception:  # db.init_app(app) not called yet: look again at the next request
-            return False
-        for key, engine in engines.items():
-            watch_engine(engine, DEFAULT_LABEL if key is None else str(key), metrics)
+        if module is not None and isinstance(db, module.SQLAlchemy):
+            try:
+                with app.app_context():
+                    engines = dict(db.engines)
+            except Exception:  # db.init_app(app) not called yet: look again at the next request
+                return False
+            for key, engine in engines.items():
+                watch_engine(engine, DEFAULT_LABEL if key is None else str(key), metrics)
+        _watch_registered_engines(db, metrics)
         return True
 
     return discover
 
 
+def _watch_registered_engines(db: DatabaseLike | None, metrics: ChassisMetrics) -> None:
+    # The engines given to register_engine (init_app's own AsyncEngine is among them, already
+    # watched as "default"). The bridge keeps them in registration order.
+    registered: list[AsyncEngine] = async_bridge._engines
+    number = 0
+    for engine in registered:
+        if engine is db:
+            continue
+        number += 1
+        watch_engine(engine, ASYNC_LABEL if number == 1 else f"{ASYNC_LABEL}_{number}", metrics)
+
+
 def watch_engine(engine: Engine | AsyncEngine, label: str, metrics: ChassisMetrics) -> None:
     """Keep the pool gauges of ``engine`` under ``database=label`` up to date."""
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
-    if sync_engine in _watched:
-        return
-    _watched.add(sync_engine)
+    with _watch_lock:
+        if sync_engine in _watched:
+            return
+        _watched.add(sync_engine)
     size = metrics.pool_size.labels(label)
     checked_out = metrics.pool_checked_out.labels(label)
     overflow = metrics.pool_overflow.labels(label)

@@ -7,7 +7,11 @@ least, without a Flask request hook (each has a visible price per request):
 - requests: a WSGI wrapper (:class:`MetricsMiddleware`) times the app and reads the matched rule
   from the request Werkzeug keeps in the environ, so the ``route`` label is the *template*
   (``/products/<int:id>``), and every unmatched path is one value, :data:`UNMATCHED`;
-- unhandled exceptions: Flask's ``got_request_exception`` signal (sent only on an exception);
+- unhandled exceptions: Flask's ``got_request_exception`` signal notes the exception in the
+  environ (it is sent only on an exception), and the WSGI wrapper counts it when the answer is a
+  500: flask-restful and the chassis send the signal for *every* exception a view raises, the
+  404s and 400s they answer included (``NotFound``, a rejected page or cursor), which an alert on
+  "unhandled exceptions" must not see;
 - the async bridge: a wrapper around ``app.async_to_sync`` (coroutines in flight, timeouts) and a
   task on the chassis loop that measures how late its own timer fires (loop lag);
 - pools: SQLAlchemy pool events on the engines given to ``init_app``
@@ -36,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request
 from flask.signals import got_request_exception
+from werkzeug.exceptions import HTTPException
 
 from cst_chassis import async_bridge
 from cst_chassis.errors import AsyncBridgeTimeout, ChassisConfigError, ChassisError
@@ -63,6 +68,8 @@ UNMATCHED = "<unmatched>"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Where Werkzeug keeps the request object in the WSGI environ.
 _REQUEST_KEY = "werkzeug.request"
+# Where the exception a request raised is noted until its status is known.
+_EXCEPTION_KEY = "cst_chassis.metrics.exception"
 # Methods kept as they are in the method label; anything else is "other" (bounded cardinality).
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _PAGINATION_PATHS = frozenset({"offset", "limit", "cursor"})
@@ -233,15 +240,20 @@ class ChassisMetrics:
         self.health_up.labels(check).set(1 if ok else 0)
         self.health_duration.labels(check).set(duration)
 
-    def count_exception(self, sender: Flask, exception: BaseException, **_: object) -> None:
-        """``got_request_exception`` receiver: count the exception by route and type."""
-        rule = request.url_rule
+    def note_exception(self, sender: Flask, exception: BaseException, **_: object) -> None:
+        """``got_request_exception`` receiver: note the exception for :class:`MetricsMiddleware`.
+
+        It is counted once the status is known, and only if it is a 500: the signal is also sent
+        for the exceptions that are answered 4xx (``NotFound``, pagination and cursor errors).
+        """
+        request.environ[_EXCEPTION_KEY] = exception
+
+    def count_exception(self, method: str, route: str, exception: BaseException) -> None:
+        """Count an unhandled exception answered 500, by route and type."""
+        if isinstance(exception, HTTPException):  # abort(500): an answer, not an accident
+            return
         kind = type(exception)
-        self.exceptions.labels(
-            _method(request.method),
-            rule.rule if rule is not None else UNMATCHED,
-            f"{kind.__module__}.{kind.__qualname__}",
-        ).inc()
+        self.exceptions.labels(method, route, f"{kind.__module__}.{kind.__qualname__}").inc()
 
     def watch_loop_lag(self) -> None:
         """Start the loop-lag task on this process's chassis loop, once per process."""
@@ -305,10 +317,6 @@ def _count_of(counter: itertools.count[int]) -> int:
     return int(repr(counter)[6:-1])
 
 
-def _method(method: str) -> str:
-    return method if method in _METHODS else "other"
-
-
 class MetricsMiddleware:
     """Wrap a WSGI app: count requests in flight, time each one, label it by route template.
 
@@ -341,8 +349,9 @@ class MetricsMiddleware:
         started = time.perf_counter()
         try:
             app_iter = self.wsgi_app(environ, start)
-        except BaseException:  # the server answers 500 (PROPAGATE_EXCEPTIONS, e.g. testing)
+        except BaseException as exc:  # the server answers 500 (PROPAGATE_EXCEPTIONS, e.g. testing)
             noted.extend(("500", environ.get(_REQUEST_KEY)))
+            environ.setdefault(_EXCEPTION_KEY, exc)
             raise
         finally:
             elapsed = time.perf_counter() - started
@@ -359,6 +368,8 @@ class MetricsMiddleware:
             if child is None:
                 child = self._children[key] = self.metrics.requests.labels(*key)
             child.observe(elapsed)
+            if key[2] == "500" and _EXCEPTION_KEY in environ:
+                self.metrics.count_exception(key[0], key[1], environ.pop(_EXCEPTION_KEY))
         if key[2] == "400":
             return self._count_pagination_errors(app_iter)
         return app_iter
@@ -464,7 +475,7 @@ def install_metrics(app: Flask, state: ChassisState, explicitly_configured: bool
         )
 
     app.add_url_rule(endpoint, "cst_chassis_metrics", view)
-    got_request_exception.connect(metrics.count_exception, app, weak=False)
+    got_request_exception.connect(metrics.note_exception, app, weak=False)
     if config.async_bridge:  # with CST_ASYNC_BRIDGE off, Flask's own bridge is left untouched
         _instrument_async(app, metrics)
     middleware = MetricsMiddleware(app.wsgi_app, metrics)
