@@ -22,14 +22,24 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.metrics_service import SETTINGS_ENV, MetricsServiceSettings
 from tests.reliability.support import (
+    GRANIAN,
     GUNICORN,
     REPO,
     _free_listening_socket,
+    _free_port,
     child_pids,
     wait_until_serving,
 )
 
-__all__ = ["Samples", "ServiceProcess", "get", "metrics_gunicorn", "parse", "wait_until"]
+__all__ = [
+    "Samples",
+    "ServiceProcess",
+    "get",
+    "metrics_granian",
+    "metrics_gunicorn",
+    "parse",
+    "wait_until",
+]
 
 Labels = frozenset[tuple[str, str]]
 
@@ -106,6 +116,7 @@ def metrics_gunicorn(
     workers: int = 2,
     threads: int = 4,
     env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[ServiceProcess]:
     """Serve the metrics service under gunicorn, multiprocess metrics in ``directory/prom``."""
     listener = _free_listening_socket()
@@ -131,6 +142,7 @@ def metrics_gunicorn(
         f"--bind=fd://{listener.fileno()}",
         "--graceful-timeout=20",
         "--timeout=60",
+        *extra_args,
         "tests.metrics_service:create_app_from_env()",
     ]
     with log_path.open("ab") as log:
@@ -138,6 +150,60 @@ def metrics_gunicorn(
             command, cwd=REPO, env=environ, stdout=log, stderr=log, pass_fds=(listener.fileno(),)
         )
     listener.close()
+    service = ServiceProcess(process, port, log_path)
+    try:
+        wait_until_serving(port, lambda: process.poll() is None)
+        wait_until(lambda: len(service.worker_pids()) >= workers, 30)
+        yield service
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def metrics_granian(
+    settings: MetricsServiceSettings,
+    directory: Path,
+    *,
+    workers: int = 2,
+    threads: int = 2,
+    extra_args: tuple[str, ...] = (),
+) -> Iterator[ServiceProcess]:
+    """Serve the metrics service on granian's WSGI interface, multiprocess metrics as above.
+
+    No server hook: the chassis keeps the directory (created here, as a volume would be).
+    """
+    prom = directory / "prom"
+    prom.mkdir(exist_ok=True)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CST_")}
+    environ.update(
+        {
+            SETTINGS_ENV: settings.to_json(),
+            "PYTHONPATH": str(REPO),
+            "PROMETHEUS_MULTIPROC_DIR": str(prom),
+        }
+    )
+    port = _free_port()
+    log_path = directory / f"granian-{port}.log"
+    command = [
+        str(GRANIAN),
+        "--interface=wsgi",
+        f"--workers={workers}",
+        f"--blocking-threads={threads}",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--workers-kill-timeout=20",
+        *extra_args,
+        "--factory",
+        "tests.metrics_service:create_app_from_env",
+    ]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=environ, stdout=log, stderr=log)
     service = ServiceProcess(process, port, log_path)
     try:
         wait_until_serving(port, lambda: process.poll() is None)

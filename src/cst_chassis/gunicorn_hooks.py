@@ -9,7 +9,9 @@ import the hooks into your own ``gunicorn.conf.py``::
   ``PROMETHEUS_MULTIPROC_DIR`` (creating it if needed), so counters start from zero and no dead
   process's files linger from a previous run;
 - :func:`child_exit` (master, per exited worker): tells prometheus_client the worker is gone, so
-  its ``live*`` gauges (in flight, pools, health) stop counting;
+  its ``live*`` gauges (in flight, pools, health) stop counting, and folds its counters and
+  histograms into the archive files (:mod:`cst_chassis._multiprocess`), so the directory stays
+  bounded under ``--max-requests`` (the workers and scrapes fold too: the hook makes it prompt);
 - :func:`post_worker_init` (each worker): wraps the worker's SIGTERM handler so that readiness
   answers 503 at once while gunicorn lets the requests in flight finish
   (:mod:`cst_chassis.shutdown`).
@@ -21,25 +23,23 @@ reads it at import): the hooks only clean it.
 from __future__ import annotations
 
 import os
-import re
 import signal
 from pathlib import Path
 from typing import Any
 
+from cst_chassis._multiprocess import METRICS_FILE, fold_dead_workers
 from cst_chassis.metrics import MULTIPROC_ENV, metrics_available
 from cst_chassis.shutdown import begin_shutdown
 
 __all__ = ["child_exit", "on_starting", "post_worker_init"]
 
-# The files prometheus_client's multiprocess mode writes, one per metric type and process.
-_METRICS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_[0-9]+\.db")
-
 
 def on_starting(server: Any) -> None:
     """Remove prometheus_client's files from ``PROMETHEUS_MULTIPROC_DIR`` (creating it if needed).
 
-    Only its own files (``counter_<pid>.db``, ``gauge_livesum_<pid>.db``, ...) are removed: a
-    directory set by mistake to a shared one (``/tmp``) loses nothing else.
+    Only its own files (``counter_<pid>.db``, ``gauge_livesum_<pid>.db``, ...) and the chassis's
+    archive files (``counter_archive.db``, ...) are removed: a directory set by mistake to a
+    shared one (``/tmp``) loses nothing else.
     """
     directory = os.environ.get(MULTIPROC_ENV)
     if not directory:
@@ -47,16 +47,18 @@ def on_starting(server: Any) -> None:
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     for entry in path.iterdir():
-        if _METRICS_FILE.fullmatch(entry.name) and entry.is_file():
+        if METRICS_FILE.fullmatch(entry.name) and entry.is_file():
             entry.unlink()
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """Mark the exited worker's metrics files dead (its ``live*`` gauges drop out)."""
-    if os.environ.get(MULTIPROC_ENV) and metrics_available():
+    """Drop the exited worker's ``live*`` gauges and fold its other files into the archive."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory and metrics_available():
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+        fold_dead_workers(directory)
 
 
 def post_worker_init(worker: Any) -> None:

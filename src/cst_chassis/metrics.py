@@ -19,10 +19,11 @@ least, without a Flask request hook (each has a visible price per request):
 - pagination: the 400 responses whose error ``path`` is ``offset``, ``limit`` or ``cursor``;
 - health: each check's last result and duration, reported by the health and liveness views.
 
-Under a pre-fork server (gunicorn) set ``PROMETHEUS_MULTIPROC_DIR`` before the server starts:
-every worker then writes its values to files there and a scrape of any worker reports the exact
-totals of the whole service (see :mod:`cst_chassis.gunicorn_hooks` and the README, "Metrics and
-probes").
+Under a pre-fork server (gunicorn, granian) set ``PROMETHEUS_MULTIPROC_DIR`` before the server
+starts: every worker then writes its values to files there and a scrape of any worker reports the
+exact totals of the whole service. The files of workers that exited are folded into an archive
+at each worker start and each scrape (:mod:`cst_chassis._multiprocess`), so the directory stays
+bounded under worker recycling, with or without :mod:`cst_chassis.gunicorn_hooks`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from flask.signals import got_request_exception
 from werkzeug.exceptions import HTTPException
 
 from cst_chassis import async_bridge
+from cst_chassis._multiprocess import fold_dead_workers, reading
 from cst_chassis.errors import AsyncBridgeTimeout, ChassisConfigError, ChassisError
 
 try:
@@ -286,14 +288,22 @@ class _WorkerFilesCollector:
     that globs the directory in between would fail to read the empty file's header
     (``struct.error``: a 500 for the whole scrape, seen while gunicorn workers boot). Such a file
     holds no value yet, so it is skipped. Once sized, a file never shrinks.
+
+    Each scrape first folds the files of dead workers into the archive
+    (:mod:`cst_chassis._multiprocess`), so the directory stays bounded by the live workers.
     """
 
     def __init__(self, directory: str) -> None:
+        self._directory = directory
         self._pattern = os.path.join(directory, "*.db")
 
     def collect(self) -> Iterable[Metric]:
-        files = [path for path in glob.glob(self._pattern) if _sized(path)]
-        merged: Iterable[Metric] = multiprocess.MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+        fold_dead_workers(self._directory)  # dead workers' files into the archive, removed
+        with reading(self._directory):  # no fold meanwhile: no value counted twice
+            files = [path for path in glob.glob(self._pattern) if _sized(path)]
+            merged: Iterable[Metric] = multiprocess.MultiProcessCollector.merge(
+                files, accumulate=True
+            )  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
         return merged
 
 
@@ -455,6 +465,8 @@ def install_metrics(app: Flask, state: ChassisState, explicitly_configured: bool
     directory = multiprocess_directory()
     if directory is not None and not os.path.isdir(directory):
         raise ChassisConfigError(MULTIPROC_ENV, directory, "an existing directory")
+    if directory is not None:  # a worker starting: fold the files its predecessors left
+        fold_dead_workers(directory)
 
     from cst_chassis._pool_metrics import watch_databases  # needs prometheus_client too
 
