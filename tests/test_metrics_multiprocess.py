@@ -14,10 +14,9 @@ import sys
 from pathlib import Path
 
 from prometheus_client import multiprocess
-from prometheus_client.samples import Sample
 
 from cst_chassis._multiprocess import ARCHIVE, LOCK_FILE, fold_dead_workers
-from tests.metrics_support import REPO
+from tests.reliability.support import REPO
 
 WORKER = """
 import os, sys
@@ -38,18 +37,20 @@ def run_worker(directory: Path, n: int) -> None:
     subprocess.run([sys.executable, "-c", WORKER, str(n)], env=env, check=True, timeout=60)
 
 
-def scrape(directory: Path) -> set[Sample]:
+Scrape = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(directory: Path) -> Scrape:
     files = [str(path) for path in directory.glob("*.db")]
-    samples: set[Sample] = set()
+    samples: Scrape = {}
     for metric in multiprocess.MultiProcessCollector.merge(files, accumulate=True):  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
         for sample in metric.samples:
-            labels = frozenset(sample.labels.items())
-            samples.add(Sample(sample.name, labels, sample.value))  # type: ignore[arg-type]  # hashable labels
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return samples
 
 
-def without(samples: set[Sample], *names: str) -> set[Sample]:
-    return {sample for sample in samples if not sample.name.startswith(names)}
+def without(samples: Scrape, *names: str) -> Scrape:
+    return {key: value for key, value in samples.items() if not key[0].startswith(names)}
 
 
 def test_folding_dead_workers_keeps_every_total_and_leaves_only_the_archive(
@@ -77,7 +78,7 @@ def test_folding_dead_workers_keeps_every_total_and_leaves_only_the_archive(
     after = scrape(tmp_path)
     # Totals exact; live gauges and per-pid ("all") gauges of dead processes dropped.
     assert after == without(before, "g_livesum", "g_livemax", "g_all")
-    values = {(sample.name, sample.labels): sample.value for sample in after}
+    values = after
     assert values[("jobs_total", frozenset({("kind", "a")}))] == 6
     assert values[("latency_count", frozenset())] == 3
     assert values[("latency_bucket", frozenset({("le", "1.0")}))] == 1
@@ -92,7 +93,7 @@ def test_folding_dead_workers_keeps_every_total_and_leaves_only_the_archive(
         run_worker(tmp_path, n)
     fold_dead_workers(str(tmp_path))
     assert sorted(path.name for path in tmp_path.iterdir()) == names
-    values = {(sample.name, sample.labels): sample.value for sample in scrape(tmp_path)}
+    values = scrape(tmp_path)
     assert values[("jobs_total", frozenset({("kind", "a")}))] == 15
     assert values[("jobs_total", frozenset({("kind", "only5")}))] == 1
     assert values[("latency_count", frozenset())] == 5
