@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cst_chassis import async_bridge, shutdown
 from cst_chassis._health_runner import CheckSlot, Ticket, start_in_thread, start_on_loop
+from cst_chassis._server_signals import follow_granian_shutdown
 from cst_chassis.migrations import (
     MigrationScript,
     load_migration_script,
@@ -98,6 +99,7 @@ def register_health_endpoint(app: Flask, state: ChassisState) -> None:
     app.add_url_rule(config.health_check_endpoint, "cst_chassis_health", health.view)
     if config.readiness_endpoint is not None:
         app.add_url_rule(config.readiness_endpoint, "cst_chassis_readiness", health.readiness)
+        follow_granian_shutdown()  # gunicorn's is gunicorn_hooks.post_worker_init
 
 
 class _Health:
