@@ -22,6 +22,7 @@ and any other pre-fork server get it. Folding takes an exclusive ``flock`` on a 
 directory and scrapes read the files under a shared one, so a scrape never sees a value both in
 its dead worker's file and in the archive. A process that is still alive (or a pid reused by a
 live process) is left alone; a zombie (exited, not reaped yet) counts as alive until reaped.
+Pids are only meaningful in one pid namespace: the directory must belong to one container.
 """
 
 from __future__ import annotations
