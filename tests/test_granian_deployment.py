@@ -82,20 +82,23 @@ def create_app() -> Flask:
 
 
 def test_a_missing_cursor_secret_stops_granian_once_with_the_message(tmp_path: Path) -> None:
-    # Issue 25, item 3: the documented command (with --respawn-failed-workers) must not restart
-    # workers in a loop. granian 2.8 detects the crash loop itself (a worker failing within
-    # 5.5 s of its respawn) and exits: at most one respawn per worker, then exit 1.
+    # Issue 25, item 3: granian restarted its workers in a loop. The Kubernetes example runs
+    # granian without --respawn-failed-workers (restarts are the kubelet's, with its back-off):
+    # then a worker that fails to build the app stops granian at once, exit 1, the message in
+    # the output. (With --respawn-failed-workers granian's own crash-loop detection depends on
+    # timing: measured 4 worker starts on a quiet machine, 6 and more on a loaded one.)
     (tmp_path / "no_secret_app.py").write_text(NO_SECRET_APP)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CST_")}
     env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{REPO}"
     command = [
         str(GRANIAN), "--interface", "wsgi", "--factory", "no_secret_app:create_app",
         "--host", "127.0.0.1", "--port", str(_free_port()), "--workers", "2",
-        "--blocking-threads", "2", "--workers-kill-timeout", "30", "--respawn-failed-workers",
-        "--no-access-log", "--log-level", "info",
+        "--blocking-threads", "8", "--workers-kill-timeout", "30", "--no-access-log",
+        "--log-level", "info",
     ]  # fmt: skip
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "CursorSecretError: keyset pagination signs its cursors: set CST_CURSOR_SECRET" in output
-    assert output.count("Spawning worker-") <= 4, output  # 2 workers, one respawn each at most
+    assert output.count("Spawning worker-") == 2, output  # the first two, never respawned
+    assert "Respawning" not in output, output

@@ -7,10 +7,10 @@ written to prometheus_client's multiprocess files and summed across workers.
 
 The ``database`` label is ``default`` for the ``db`` given to ``init_app``, and the bind key for
 Flask-SQLAlchemy's other binds. An ``AsyncEngine`` given to
-:func:`cst_chassis.async_bridge.register_engine` (the one async views use beside a sync ``db``)
-is ``async`` (``async_2``, ... for more). Flask-SQLAlchemy creates its engines in
-``db.init_app(app)``, and ``register_engine`` usually comes after the chassis's ``init_app``:
-they are looked up at the first request.
+:func:`cst_chassis.async_bridge.register_engine` after ``init_app`` and before the first request
+(the one async views use beside a sync ``db``, as the demo does) is ``async`` (``async_2``, ...
+for more). Flask-SQLAlchemy creates its engines in ``db.init_app(app)``, which may also come
+after the chassis's ``init_app``: they are all looked up at the first request.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ def watch_databases(
     """
     if isinstance(db, Engine | AsyncEngine):
         watch_engine(db, DEFAULT_LABEL, metrics)
+    # The async engines of this app are those registered from now on (init_app is running): the
+    # bridge's list is per process, and holds the engines of every app built before this one.
+    first_registered = len(async_bridge._engines)
 
     def discover() -> bool:
         module = sys.modules.get("flask_sqlalchemy")
@@ -65,16 +68,16 @@ def watch_databases(
                 return False
             for key, engine in engines.items():
                 watch_engine(engine, DEFAULT_LABEL if key is None else str(key), metrics)
-        _watch_registered_engines(db, metrics)
+        _watch_registered_engines(db, metrics, first_registered)
         return True
 
     return discover
 
 
-def _watch_registered_engines(db: DatabaseLike | None, metrics: ChassisMetrics) -> None:
+def _watch_registered_engines(db: DatabaseLike | None, metrics: ChassisMetrics, first: int) -> None:
     # The engines given to register_engine (init_app's own AsyncEngine is among them, already
     # watched as "default"). The bridge keeps them in registration order.
-    registered: list[AsyncEngine] = async_bridge._engines
+    registered: list[AsyncEngine] = async_bridge._engines[first:]
     number = 0
     for engine in registered:
         if engine is db:

@@ -156,13 +156,24 @@ def check_outage(outage: Outage, server: GunicornServer, pids_before: set[int]) 
             problems.append(f"{label}: {leak}")
         if o.planned.kind == "status" and (o.status != 503 or b'"name"' not in o.body):
             problems.append(f"{label}: health answered {o.status} {o.body[:200]!r}")
+        if o.planned.kind == "status":
+            continue  # health failures are logged once per change of state (below), not per poll
         (op,) = o.header_ids
         failures = [r for r in by_id.get(op, []) if r.level in {"WARNING", "ERROR"}]
         if not failures:
             problems.append(f"{label}: {o.status} with no warning/error log line for id {op}")
-    for line in parse_log(server.log_text()).records:
+    records = parse_log(server.log_text()).records
+    for line in records:
         if line.message.startswith(LEAK_MESSAGE):
             problems.append(line.message)
+    # Issue 25, item 5: the outage is logged when it starts, once per worker, not once per poll
+    # (the database probe and the process's own checks: a few lines, whatever the poll count).
+    health = [r for r in records if r.logger == "cst_chassis.health" and r.level == "WARNING"]
+    polls = [o for o in outcomes if o.planned.kind == "status" and o.status == 503]
+    if polls and not health:
+        problems.append("the outage was never logged on cst_chassis.health")
+    if len(health) > 4 * len(pids_before):  # down, and down again after a flap, per worker
+        problems.append(f"{len(health)} health warnings for {len(polls)} failed polls")
     during = outage.during()
     for kind in {o.planned.kind for o in outcomes}:
         if not any(o.planned.kind == kind and o.status != 200 for o in during):
