@@ -37,9 +37,11 @@ def _sign(body: bytes, secret: bytes = SECRET, version: bytes = b"\x01") -> str:
     return base64.urlsafe_b64encode(version + mac + body).rstrip(b"=").decode()
 
 
-def _signed_values(*values: object, direction: str = "a") -> str:
+def _signed_values(*values: object, direction: str = "a", issued_at: int | None = None) -> str:
     # A signed cursor whose value list is written out by hand (JSON as compact as the code's).
-    body = {"o": ORDERING, "d": direction, "k": list(values)}
+    body: dict[str, object] = {"o": ORDERING, "d": direction, "k": list(values)}
+    if issued_at is not None:
+        body["t"] = issued_at
     return _sign(json.dumps(body, separators=(",", ":")).encode())
 
 
@@ -278,12 +280,13 @@ def test_a_cursor_that_is_not_text_is_an_invalid_cursor_error(cursor: object) ->
 
 
 def test_a_cursor_of_exactly_the_maximum_length_is_accepted() -> None:
-    # 3004 characters make a body of 3055 bytes: with version and MAC, 3072 bytes, which is
-    # exactly MAX_CURSOR_LENGTH (4096) base64 characters.
-    longest = encode_cursor(CursorPayload(ORDERING, "after", ("s" * 3004,)), SECRET)
+    # 2989 characters make a body of 3055 bytes (with the issue time, 10 digits until 2286):
+    # with version and MAC, 3072 bytes, which is exactly MAX_CURSOR_LENGTH (4096) base64
+    # characters.
+    longest = encode_cursor(CursorPayload(ORDERING, "after", ("s" * 2989,)), SECRET)
     assert len(longest) == MAX_CURSOR_LENGTH
-    assert decode_cursor(longest, SECRET, ordering=ORDERING).values == ("s" * 3004,)
-    longer = encode_cursor(CursorPayload(ORDERING, "after", ("s" * 3005,)), SECRET)
+    assert decode_cursor(longest, SECRET, ordering=ORDERING).values == ("s" * 2989,)
+    longer = encode_cursor(CursorPayload(ORDERING, "after", ("s" * 2990,)), SECRET)
     assert len(longer) > MAX_CURSOR_LENGTH
     with pytest.raises(InvalidCursorError, match=r"^The cursor is too long$"):
         decode_cursor(longer, SECRET, ordering=ORDERING)
@@ -323,12 +326,14 @@ def test_the_wire_format_is_the_documented_one() -> None:
             dt.time(3, 4, 5),
             None,
         ),
+        issued_at=1700000000,
     )
     body = (
         '{"o":"ordering-fingerprint","d":"B","k":[["b","1"],["b","0"],["i","-5"],'
         '["f","0x1.8000000000000p+0"],["s","ä1"],["x","APs"],["d","1.50"],'
         '["u","000000000000000000000000000000ff"],["dt","2024-01-02T03:04:05.000006"],'
-        '["dt","2024-01-02T03:04:00-03:30"],["da","2024-01-02"],["t","03:04:05"],null]}'
+        '["dt","2024-01-02T03:04:00-03:30"],["da","2024-01-02"],["t","03:04:05"],null],'
+        '"t":1700000000}'
     ).encode()
     assert encode_cursor(payload, SECRET) == _sign(body)
     assert decode_cursor(_sign(body), SECRET, ordering=ORDERING) == payload
@@ -339,9 +344,10 @@ def test_the_wire_format_is_the_documented_one() -> None:
     [("a", "after"), ("A", "at_or_after"), ("b", "before"), ("B", "at_or_before")],
 )
 def test_each_direction_has_its_one_letter_code(code: str, direction: str) -> None:
-    token = _signed_values(["i", "1"], direction=code)
+    token = _signed_values(["i", "1"], direction=code, issued_at=1700000000)
     assert decode_cursor(token, SECRET, ordering=ORDERING).direction == direction
-    assert encode_cursor(CursorPayload(ORDERING, direction, (1,)), SECRET) == token
+    payload = CursorPayload(ORDERING, direction, (1,), issued_at=1700000000)  # type: ignore[arg-type]  # a str from the parameter list
+    assert encode_cursor(payload, SECRET) == token
 
 
 @settings(max_examples=300, deadline=None)

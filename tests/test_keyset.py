@@ -36,6 +36,7 @@ from cst_chassis.cursor import CursorPayload, Direction, decode_cursor, encode_c
 from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
 from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
 from cst_chassis.pagination import Page, keyset
+from cst_chassis.pagination.cursor import scoped_secret
 from cst_chassis.pagination.secret import cursor_secret
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from tests.conftest import AppFactory, Database
@@ -630,6 +631,8 @@ def test_random_tables_and_orderings_walk_like_the_plain_ordered_query(
 # ---- ApiPaginatedMixin in keyset mode ------------------------------------------------------
 
 EVENTS = "http://localhost/items"
+# What the resource at /items (endpoint "items") signs its cursors with.
+ITEMS_SECRET = scoped_secret(APP_SECRET.encode(), "items")
 
 
 @pytest.fixture
@@ -808,7 +811,7 @@ def test_resource_cursor_of_another_ordering_is_a_400_with_path_cursor(
 ) -> None:
     client, _ = keyset_client
     # Correctly signed with the app's secret, but made for another ordering.
-    foreign = encode_cursor(CursorPayload("another-ordering", "after", (1,)), APP_SECRET.encode())
+    foreign = encode_cursor(CursorPayload("another-ordering", "after", (1,)), ITEMS_SECRET)
     response = client.get(f"/items?cursor={foreign}")
     assert response.status_code == 400
     assert response.get_json()["errors"][0]["path"] == "cursor"
@@ -1078,9 +1081,7 @@ def test_resource_forged_cursor_value_is_a_400_with_path_cursor(
     with sessions() as session:
         stmt = sa.select(Item).order_by(Item.a.desc(), Item.b)
         fingerprint = _fingerprint(session, stmt)
-    forged = encode_cursor(
-        CursorPayload(fingerprint, "after", (2**63, "x", 1)), APP_SECRET.encode()
-    )
+    forged = encode_cursor(CursorPayload(fingerprint, "after", (2**63, "x", 1)), ITEMS_SECRET)
     response = client.get(f"/items?cursor={forged}")
     assert response.status_code == 400
     assert response.get_json()["errors"] == [

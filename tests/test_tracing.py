@@ -131,7 +131,10 @@ def test_without_headers_a_new_trace_starts_and_the_operation_id_is_its_trace_id
     assert body["operation_id"].replace("-", "") == trace["trace_id"]
     assert HEX16.fullmatch(trace["span_id"])
     assert trace["parent_id"] is None
-    assert trace["sampled"] is True
+    # Nothing records the chassis's own spans: the next service is not asked to record either
+    # (issue 26; before, every new trace went out flagged sampled).
+    assert trace["sampled"] is False
+    assert body["outgoing"]["traceparent"].endswith("-00")
 
 
 def test_an_incoming_traceparent_is_continued(app: Flask) -> None:
