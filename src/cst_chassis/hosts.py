@@ -6,7 +6,8 @@ header chooses the host of the links. With trusted hosts set, a request naming a
 a 400 envelope (``path: "Host"``) before the view runs, so no link is ever built from it.
 
 Flask 3.1 has a ``TRUSTED_HOSTS`` setting of its own, Flask 2.3 has none; the chassis reads
-``CST_TRUSTED_HOSTS``, else ``TRUSTED_HOSTS``, and checks them itself on both. Nothing is
+``CST_TRUSTED_HOSTS``, else ``TRUSTED_HOSTS`` (set it before ``init_app``), and checks them
+itself on both. Nothing is
 installed when neither is set: the check then costs nothing.
 """
 
@@ -46,6 +47,12 @@ def install_host_check(app: Flask, trusted_hosts: Sequence[str] | None) -> None:
     if not trusted_hosts:
         return
     hosts = list(trusted_hosts)
+    # Flask 3.1 checks its TRUSTED_HOSTS while matching the URL, and flask-restful 0.3.10's error
+    # router matches it again while handling that very error: the SecurityError then escapes
+    # the error handlers (a 500 and a traceback). The chassis checks the same list itself, as
+    # the first before_request hook, so Flask's own check is turned off.
+    if app.config.get("TRUSTED_HOSTS") is not None:
+        app.config["TRUSTED_HOSTS"] = None
 
     def check_host() -> None:
         # The raw header (request.host may already be the empty string for an invalid one).
