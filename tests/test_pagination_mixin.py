@@ -348,7 +348,7 @@ def test_with_trusted_hosts_an_untrusted_host_is_a_400_before_any_query_or_link(
 ) -> None:
     # Flask 3.1 checks its own TRUSTED_HOSTS, Flask 2.3 has none: the chassis checks both keys
     # itself, so this holds on both lines CI runs.
-    config = {key: ["api.example.com"]}
+    config: dict[str, Any] = {key: ["api.example.com"]}
     with (
         products_client(make_app, database, **config) as (client, engine),
         captured_statements(engine) as statements,
