@@ -137,7 +137,7 @@ def _outgoing() -> dict[str, str]:
 
 
 def add_outgoing_headers(
-    headers: MutableMapping[str, str], host: str | None | EllipsisType = ...
+    headers: MutableMapping[str, str], host: str | EllipsisType | None = ...
 ) -> None:
     """Add :func:`outgoing_headers` to ``headers`` for a call to ``host``; keep those set.
 
