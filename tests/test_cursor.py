@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 import uuid
 
 import pytest
@@ -24,6 +25,7 @@ from cst_chassis.cursor import (
     encode_cursor,
 )
 from cst_chassis.errors import InvalidCursorError, InvalidPaginationError
+from cst_chassis.pagination.cursor import scoped_secret
 
 SECRET = b"test-secret"
 ORDERING = "ordering-fingerprint"
@@ -376,3 +378,60 @@ def test_cursor_can_be_vetted_without_knowing_its_ordering() -> None:
     assert decode_cursor(token, SECRET, ordering=None).ordering == "some-ordering"
     with pytest.raises(InvalidCursorError):
         decode_cursor(token[:-1], SECRET, ordering=None)
+
+
+# -- rotation, expiry, scopes (issue 26, item 3) -------------------------------------------------
+
+OLD = b"the-secret-of-last-month"
+NEW = b"the-secret-of-this-month"
+
+
+def test_a_cursor_signed_with_a_fallback_secret_still_verifies() -> None:
+    payload = CursorPayload(ORDERING, "after", (1,), issued_at=1700000000)
+    old_cursor = encode_cursor(payload, OLD)
+    assert decode_cursor(old_cursor, NEW, ordering=ORDERING, fallbacks=[OLD]) == payload
+    with pytest.raises(InvalidCursorError, match=r"^The cursor is not one this service issued$"):
+        decode_cursor(old_cursor, NEW, ordering=ORDERING)
+
+
+def test_a_cursor_older_than_max_age_has_expired() -> None:
+    cursor = encode_cursor(CursorPayload(ORDERING, "after", (1,), issued_at=1000), SECRET)
+    assert decode_cursor(cursor, SECRET, ordering=ORDERING, max_age=60, now=1060).values == (1,)
+    with pytest.raises(InvalidCursorError, match=r"^The cursor has expired") as info:
+        decode_cursor(cursor, SECRET, ordering=ORDERING, max_age=60, now=1061)
+    assert info.value.path == "cursor"
+
+
+def test_a_cursor_without_an_issue_time_has_expired_when_there_is_a_max_age() -> None:
+    # Made before cursors carried one (or forged without it): no age can be proven.
+    cursor = _signed_values(["i", "1"])
+    assert decode_cursor(cursor, SECRET, ordering=ORDERING).issued_at is None
+    with pytest.raises(InvalidCursorError, match=r"^The cursor has expired"):
+        decode_cursor(cursor, SECRET, ordering=ORDERING, max_age=3600)
+
+
+@pytest.mark.parametrize("issued_at", ["1700000000", 1.5, True, None, [1]])
+def test_an_issue_time_that_is_not_an_integer_is_malformed(issued_at: object) -> None:
+    body = {"o": ORDERING, "d": "a", "k": [["i", "1"]], "t": issued_at}
+    cursor = _sign(json.dumps(body, separators=(",", ":")).encode())
+    if issued_at is None:
+        assert decode_cursor(cursor, SECRET, ordering=ORDERING).issued_at is None
+        return
+    with pytest.raises(InvalidCursorError, match=r"^The cursor's content is malformed$"):
+        decode_cursor(cursor, SECRET, ordering=ORDERING)
+
+
+def test_a_cursor_carries_the_time_it_was_issued_at() -> None:
+    before = int(time.time())
+    cursor = encode_cursor(CursorPayload(ORDERING, "after", (1,)), SECRET)
+    issued_at = decode_cursor(cursor, SECRET, ordering=ORDERING).issued_at
+    assert issued_at is not None
+    assert before <= issued_at <= int(time.time())
+
+
+def test_a_cursor_of_one_scope_does_not_verify_in_another() -> None:
+    cursor = encode_cursor(CursorPayload(ORDERING, "after", (1,)), scoped_secret(SECRET, "a"))
+    assert decode_cursor(cursor, scoped_secret(SECRET, "a"), ordering=ORDERING).values == (1,)
+    for other in (scoped_secret(SECRET, "b"), SECRET):
+        with pytest.raises(InvalidCursorError, match=r"^The cursor is not one this service"):
+            decode_cursor(cursor, other, ordering=ORDERING)
