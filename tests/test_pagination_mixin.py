@@ -374,6 +374,17 @@ def test_with_trusted_hosts_a_trusted_host_and_its_port_get_their_links(
     assert _links(response) == (f"{base}?offset=25&limit=25", None)
 
 
+def test_with_trusted_hosts_probes_addressed_by_ip_still_answer(
+    make_app: AppFactory, database: Database
+) -> None:
+    # kubelet and Prometheus name the pod's address in Host, not the public name.
+    with products_client(make_app, database, CST_TRUSTED_HOSTS="api.example.com") as (client, _):
+        for path in ("/livez", "/readyz", "/status"):
+            response = client.get(path, headers={"Host": "10.1.2.3:8000"})
+            assert response.status_code == 200, path
+        assert client.get("/products", headers={"Host": "10.1.2.3:8000"}).status_code == 400
+
+
 def test_trusted_hosts_apply_to_the_forwarded_host_behind_proxyfix(
     make_app: AppFactory, database: Database
 ) -> None:

@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 
 __all__ = ["UNTRUSTED_HOST_MESSAGE", "install_host_check"]
 
+# The chassis's probe and metrics endpoints answer any host: kubelet probes and Prometheus
+# scrapes name the pod's IP address in Host, and these bodies hold no link.
+_ANY_HOST_ENDPOINTS = frozenset(
+    {"cst_chassis_health", "cst_chassis_liveness", "cst_chassis_readiness", "cst_chassis_metrics"}
+)
+
 UNTRUSTED_HOST_MESSAGE = "The Host header names a host this service does not serve"
 """The 400 envelope's message for an untrusted ``Host`` (the host itself is never echoed)."""
 
@@ -42,7 +48,8 @@ def install_host_check(app: Flask, trusted_hosts: Sequence[str] | None) -> None:
     """Answer a request whose host is not in ``trusted_hosts`` with a 400 (``None``: no check).
 
     Entries are host names (the port is ignored); one starting with ``.`` also accepts every
-    subdomain, as in Werkzeug's ``host_is_trusted``.
+    subdomain, as in Werkzeug's ``host_is_trusted``. The chassis's health, liveness, readiness
+    and metrics endpoints are not checked: probes and scrapers address the pod by IP.
     """
     if not trusted_hosts:
         return
@@ -55,6 +62,8 @@ def install_host_check(app: Flask, trusted_hosts: Sequence[str] | None) -> None:
         app.config["TRUSTED_HOSTS"] = None
 
     def check_host() -> None:
+        if request.endpoint in _ANY_HOST_ENDPOINTS:
+            return
         # The raw header (request.host may already be the empty string for an invalid one).
         if not host_is_trusted(request.environ.get("HTTP_HOST") or request.host, hosts):
             raise UntrustedHostError()
