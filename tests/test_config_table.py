@@ -66,8 +66,8 @@ def test_init_app_docstring_names_every_key_in_declaration_order() -> None:
 def test_every_declared_key_is_read_and_a_bad_value_names_it(name_key: tuple[str, str]) -> None:
     _, key = name_key
     with pytest.raises(ChassisConfigError, match=re.escape(key)):
-        # A list is no valid value for any key, and never a default.
-        load_config("svc", {key: ["bad"]}, {})
+        # A mapping is no valid value for any key, and never a default (some keys take a list).
+        load_config("svc", {key: {"bad": 1}}, {})
 
 
 def test_defaults_come_from_the_declaration() -> None:

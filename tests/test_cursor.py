@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 import uuid
 
 import pytest
@@ -24,6 +25,7 @@ from cst_chassis.cursor import (
     encode_cursor,
 )
 from cst_chassis.errors import InvalidCursorError, InvalidPaginationError
+from cst_chassis.pagination.cursor import scoped_secret
 
 SECRET = b"test-secret"
 ORDERING = "ordering-fingerprint"
@@ -37,9 +39,11 @@ def _sign(body: bytes, secret: bytes = SECRET, version: bytes = b"\x01") -> str:
     return base64.urlsafe_b64encode(version + mac + body).rstrip(b"=").decode()
 
 
-def _signed_values(*values: object, direction: str = "a") -> str:
+def _signed_values(*values: object, direction: str = "a", issued_at: int | None = None) -> str:
     # A signed cursor whose value list is written out by hand (JSON as compact as the code's).
-    body = {"o": ORDERING, "d": direction, "k": list(values)}
+    body: dict[str, object] = {"o": ORDERING, "d": direction, "k": list(values)}
+    if issued_at is not None:
+        body["t"] = issued_at
     return _sign(json.dumps(body, separators=(",", ":")).encode())
 
 
@@ -278,12 +282,13 @@ def test_a_cursor_that_is_not_text_is_an_invalid_cursor_error(cursor: object) ->
 
 
 def test_a_cursor_of_exactly_the_maximum_length_is_accepted() -> None:
-    # 3004 characters make a body of 3055 bytes: with version and MAC, 3072 bytes, which is
-    # exactly MAX_CURSOR_LENGTH (4096) base64 characters.
-    longest = encode_cursor(CursorPayload(ORDERING, "after", ("s" * 3004,)), SECRET)
+    # 2989 characters make a body of 3055 bytes (with the issue time, 10 digits until 2286):
+    # with version and MAC, 3072 bytes, which is exactly MAX_CURSOR_LENGTH (4096) base64
+    # characters.
+    longest = encode_cursor(CursorPayload(ORDERING, "after", ("s" * 2989,)), SECRET)
     assert len(longest) == MAX_CURSOR_LENGTH
-    assert decode_cursor(longest, SECRET, ordering=ORDERING).values == ("s" * 3004,)
-    longer = encode_cursor(CursorPayload(ORDERING, "after", ("s" * 3005,)), SECRET)
+    assert decode_cursor(longest, SECRET, ordering=ORDERING).values == ("s" * 2989,)
+    longer = encode_cursor(CursorPayload(ORDERING, "after", ("s" * 2990,)), SECRET)
     assert len(longer) > MAX_CURSOR_LENGTH
     with pytest.raises(InvalidCursorError, match=r"^The cursor is too long$"):
         decode_cursor(longer, SECRET, ordering=ORDERING)
@@ -323,12 +328,14 @@ def test_the_wire_format_is_the_documented_one() -> None:
             dt.time(3, 4, 5),
             None,
         ),
+        issued_at=1700000000,
     )
     body = (
         '{"o":"ordering-fingerprint","d":"B","k":[["b","1"],["b","0"],["i","-5"],'
         '["f","0x1.8000000000000p+0"],["s","ä1"],["x","APs"],["d","1.50"],'
         '["u","000000000000000000000000000000ff"],["dt","2024-01-02T03:04:05.000006"],'
-        '["dt","2024-01-02T03:04:00-03:30"],["da","2024-01-02"],["t","03:04:05"],null]}'
+        '["dt","2024-01-02T03:04:00-03:30"],["da","2024-01-02"],["t","03:04:05"],null],'
+        '"t":1700000000}'
     ).encode()
     assert encode_cursor(payload, SECRET) == _sign(body)
     assert decode_cursor(_sign(body), SECRET, ordering=ORDERING) == payload
@@ -339,9 +346,10 @@ def test_the_wire_format_is_the_documented_one() -> None:
     [("a", "after"), ("A", "at_or_after"), ("b", "before"), ("B", "at_or_before")],
 )
 def test_each_direction_has_its_one_letter_code(code: str, direction: str) -> None:
-    token = _signed_values(["i", "1"], direction=code)
+    token = _signed_values(["i", "1"], direction=code, issued_at=1700000000)
     assert decode_cursor(token, SECRET, ordering=ORDERING).direction == direction
-    assert encode_cursor(CursorPayload(ORDERING, direction, (1,)), SECRET) == token
+    payload = CursorPayload(ORDERING, direction, (1,), issued_at=1700000000)
+    assert encode_cursor(payload, SECRET) == token
 
 
 @settings(max_examples=300, deadline=None)
@@ -370,3 +378,60 @@ def test_cursor_can_be_vetted_without_knowing_its_ordering() -> None:
     assert decode_cursor(token, SECRET, ordering=None).ordering == "some-ordering"
     with pytest.raises(InvalidCursorError):
         decode_cursor(token[:-1], SECRET, ordering=None)
+
+
+# -- rotation, expiry, scopes (issue 26, item 3) -------------------------------------------------
+
+OLD = b"the-secret-of-last-month"
+NEW = b"the-secret-of-this-month"
+
+
+def test_a_cursor_signed_with_a_fallback_secret_still_verifies() -> None:
+    payload = CursorPayload(ORDERING, "after", (1,), issued_at=1700000000)
+    old_cursor = encode_cursor(payload, OLD)
+    assert decode_cursor(old_cursor, NEW, ordering=ORDERING, fallbacks=[OLD]) == payload
+    with pytest.raises(InvalidCursorError, match=r"^The cursor is not one this service issued$"):
+        decode_cursor(old_cursor, NEW, ordering=ORDERING)
+
+
+def test_a_cursor_older_than_max_age_has_expired() -> None:
+    cursor = encode_cursor(CursorPayload(ORDERING, "after", (1,), issued_at=1000), SECRET)
+    assert decode_cursor(cursor, SECRET, ordering=ORDERING, max_age=60, now=1060).values == (1,)
+    with pytest.raises(InvalidCursorError, match=r"^The cursor has expired") as info:
+        decode_cursor(cursor, SECRET, ordering=ORDERING, max_age=60, now=1061)
+    assert info.value.path == "cursor"
+
+
+def test_a_cursor_without_an_issue_time_has_expired_when_there_is_a_max_age() -> None:
+    # Made before cursors carried one (or forged without it): no age can be proven.
+    cursor = _signed_values(["i", "1"])
+    assert decode_cursor(cursor, SECRET, ordering=ORDERING).issued_at is None
+    with pytest.raises(InvalidCursorError, match=r"^The cursor has expired"):
+        decode_cursor(cursor, SECRET, ordering=ORDERING, max_age=3600)
+
+
+@pytest.mark.parametrize("issued_at", ["1700000000", 1.5, True, None, [1]])
+def test_an_issue_time_that_is_not_an_integer_is_malformed(issued_at: object) -> None:
+    body = {"o": ORDERING, "d": "a", "k": [["i", "1"]], "t": issued_at}
+    cursor = _sign(json.dumps(body, separators=(",", ":")).encode())
+    if issued_at is None:
+        assert decode_cursor(cursor, SECRET, ordering=ORDERING).issued_at is None
+        return
+    with pytest.raises(InvalidCursorError, match=r"^The cursor's content is malformed$"):
+        decode_cursor(cursor, SECRET, ordering=ORDERING)
+
+
+def test_a_cursor_carries_the_time_it_was_issued_at() -> None:
+    before = int(time.time())
+    cursor = encode_cursor(CursorPayload(ORDERING, "after", (1,)), SECRET)
+    issued_at = decode_cursor(cursor, SECRET, ordering=ORDERING).issued_at
+    assert issued_at is not None
+    assert before <= issued_at <= int(time.time())
+
+
+def test_a_cursor_of_one_scope_does_not_verify_in_another() -> None:
+    cursor = encode_cursor(CursorPayload(ORDERING, "after", (1,)), scoped_secret(SECRET, "a"))
+    assert decode_cursor(cursor, scoped_secret(SECRET, "a"), ordering=ORDERING).values == (1,)
+    for other in (scoped_secret(SECRET, "b"), SECRET):
+        with pytest.raises(InvalidCursorError, match=r"^The cursor is not one this service"):
+            decode_cursor(cursor, other, ordering=ORDERING)

@@ -469,7 +469,12 @@ class _Process:
 def _child_env(database: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CST_")}
     env.update(
-        DATABASE_URL=_sqlite_url(database), PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1", **extra
+        DATABASE_URL=_sqlite_url(database),
+        PYTHONUNBUFFERED="1",
+        PYTHONFAULTHANDLER="1",
+        # Under gunicorn the demo refuses to start without a secret of its own (issue 26).
+        CST_CURSOR_SECRET="the-demo-tests-own-cursor-secret",
+        **extra,
     )
     return env
 
@@ -685,6 +690,48 @@ def test_cursor_secret_comes_from_the_environment(
         assert "CST_CURSOR_SECRET is not set" not in caplog.text
     finally:
         _dispose(app)
+
+
+@pytest.mark.parametrize(
+    ("argv0", "server_software", "server"),
+    [
+        ("/srv/.venv/bin/gunicorn", None, "gunicorn"),
+        ("/srv/.venv/lib/python3.11/site-packages/gunicorn/__main__.py", None, "gunicorn"),
+        ("/srv/.venv/bin/granian", None, "granian"),
+        ("/usr/bin/anything", "gunicorn/23.0.0", "gunicorn"),
+    ],
+)
+def test_without_a_cursor_secret_the_demo_refuses_to_start_on_a_production_server(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv0: str,
+    server_software: str | None,
+    server: str,
+) -> None:
+    # Issue 26: started the `make demo-gunicorn` way, it signed with the secret published in
+    # its source, and a cursor forged with it was accepted.
+    monkeypatch.setattr(sys, "argv", [argv0, "examples.demo.app:create_app()"])
+    if server_software is not None:
+        monkeypatch.setenv("SERVER_SOFTWARE", server_software)
+    with pytest.raises(RuntimeError, match=f"CST_CURSOR_SECRET is not set.*under {server}"):
+        create_app(_sqlite_url(tmp_path / "demo.db"))
+
+
+@pytest.mark.slow
+def test_gunicorn_without_a_cursor_secret_does_not_serve(tmp_path: Path) -> None:
+    env = _child_env(tmp_path / "demo.db")
+    del env["CST_CURSOR_SECRET"]
+    _prepare(env)
+    finished = subprocess.run(
+        [*_gunicorn_args("--bind=127.0.0.1:0", "--workers=1")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+    )
+    assert finished.returncode != 0
+    assert "CST_CURSOR_SECRET is not set" in finished.stdout + finished.stderr
 
 
 def test_missing_cursor_secret_falls_back_to_a_development_value_with_a_warning(

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -36,6 +37,7 @@ from cst_chassis.cursor import CursorPayload, Direction, decode_cursor, encode_c
 from cst_chassis.errors import ChassisError, InvalidCursorError, InvalidPaginationError
 from cst_chassis.keyset import paginate_keyset, paginate_keyset_async
 from cst_chassis.pagination import Page, keyset
+from cst_chassis.pagination.cursor import scoped_secret
 from cst_chassis.pagination.secret import cursor_secret
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from tests.conftest import AppFactory, Database
@@ -630,6 +632,8 @@ def test_random_tables_and_orderings_walk_like_the_plain_ordered_query(
 # ---- ApiPaginatedMixin in keyset mode ------------------------------------------------------
 
 EVENTS = "http://localhost/items"
+# What the resource at /items (endpoint "items") signs its cursors with.
+ITEMS_SECRET = scoped_secret(APP_SECRET.encode(), "items")
 
 
 @pytest.fixture
@@ -808,7 +812,7 @@ def test_resource_cursor_of_another_ordering_is_a_400_with_path_cursor(
 ) -> None:
     client, _ = keyset_client
     # Correctly signed with the app's secret, but made for another ordering.
-    foreign = encode_cursor(CursorPayload("another-ordering", "after", (1,)), APP_SECRET.encode())
+    foreign = encode_cursor(CursorPayload("another-ordering", "after", (1,)), ITEMS_SECRET)
     response = client.get(f"/items?cursor={foreign}")
     assert response.status_code == 400
     assert response.get_json()["errors"][0]["path"] == "cursor"
@@ -1078,9 +1082,7 @@ def test_resource_forged_cursor_value_is_a_400_with_path_cursor(
     with sessions() as session:
         stmt = sa.select(Item).order_by(Item.a.desc(), Item.b)
         fingerprint = _fingerprint(session, stmt)
-    forged = encode_cursor(
-        CursorPayload(fingerprint, "after", (2**63, "x", 1)), APP_SECRET.encode()
-    )
+    forged = encode_cursor(CursorPayload(fingerprint, "after", (2**63, "x", 1)), ITEMS_SECRET)
     response = client.get(f"/items?cursor={forged}")
     assert response.status_code == 400
     assert response.get_json()["errors"] == [
@@ -1867,3 +1869,122 @@ def test_a_seek_from_a_null_boundary_leaves_the_null_placement_to_the_index(
     seeks = [sql for sql in _sql(statements) if " WHERE " in sql]
     assert any("keyset_item.a IS NULL AND " in sql for sql in seeks)  # from a NULL boundary
     assert all("NULLS" not in sql for sql in seeks)
+
+
+# ---- rotation, expiry and endpoint binding through the resource (issue 26, item 3) -----------
+
+OLD_SECRET = "the-cursor-secret-of-last-month"
+NEW_SECRET = "the-cursor-secret-of-this-month"
+
+
+def _next(client: FlaskClient, path: str = "/items") -> str:
+    response = client.get(f"{path}?limit=3")
+    assert response.status_code == 200, response.get_json()
+    url: str = response.get_json()["meta"]["pagination"]["next"]
+    return url
+
+
+def test_resource_accepts_cursors_of_a_fallback_secret_while_the_new_one_signs(
+    keyset_client: tuple[FlaskClient, Any],
+) -> None:
+    _, build = keyset_client
+    before = build(CST_CURSOR_SECRET=OLD_SECRET).test_client()
+    rotating = build(
+        CST_CURSOR_SECRET=NEW_SECRET, CST_CURSOR_SECRET_FALLBACKS=[OLD_SECRET]
+    ).test_client()
+    after = build(CST_CURSOR_SECRET=NEW_SECRET).test_client()
+    old_link = _next(before)
+    assert rotating.get(old_link).status_code == 200
+    # New cursors are signed with the new secret: the rotation can finish.
+    new_link = _next(rotating)
+    assert after.get(new_link).status_code == 200
+    response = after.get(old_link)
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["path"] == "cursor"
+
+
+def test_resource_uses_flasks_secret_key_fallbacks_with_secret_key(
+    keyset_client: tuple[FlaskClient, Any],
+) -> None:
+    _, build = keyset_client
+    old_link = _next(build(SECRET_KEY=OLD_SECRET).test_client())
+    rotating = build(SECRET_KEY=NEW_SECRET, SECRET_KEY_FALLBACKS=[OLD_SECRET]).test_client()
+    assert rotating.get(old_link).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"CST_CURSOR_SECRET": NEW_SECRET, "CST_CURSOR_SECRET_FALLBACKS": "short"}, "CST_"),
+        ({"SECRET_KEY": NEW_SECRET, "SECRET_KEY_FALLBACKS": ["short"]}, "SECRET_KEY_FALLBACKS"),
+    ],
+)
+def test_a_short_fallback_secret_is_refused_at_start_up_without_echoing_it(
+    config: dict[str, Any], key: str
+) -> None:
+    app = Flask("short-fallback")
+    app.config.update(config)
+    ChassisApi(app).add_resource(_KeysetItems, "/items")
+    with pytest.raises(CursorSecretError, match=re.escape(key)) as info:
+        CstMicroChassis().init_app(app)
+    assert "short" not in str(info.value).replace("too short", "")
+
+
+def test_resource_refuses_a_cursor_older_than_cst_cursor_max_age(
+    keyset_client: tuple[FlaskClient, Any], sessions: sessionmaker[Session]
+) -> None:
+    _, build = keyset_client
+    client = build(CST_CURSOR_MAX_AGE="60").test_client()
+    with sessions() as session:
+        fingerprint = _fingerprint(session, sa.select(Item).order_by(Item.a.desc(), Item.b))
+    now = int(time.time())
+
+    def cursor(issued_at: int) -> str:
+        payload = CursorPayload(fingerprint, "after", (5, "x", 1), issued_at=issued_at)
+        return encode_cursor(payload, ITEMS_SECRET)
+
+    assert client.get(f"/items?cursor={cursor(now - 30)}").status_code == 200
+    response = client.get(f"/items?cursor={cursor(now - 3600)}")
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == [
+        {
+            "message": "The cursor has expired: start again from the first page (no cursor)",
+            "path": "cursor",
+        }
+    ]
+
+
+def test_resource_refuses_a_cursor_issued_by_another_endpoint_with_the_same_ordering(
+    keyset_client: tuple[FlaskClient, Any],
+) -> None:
+    # /items and /async-items sort the same rows the same way: before, a cursor of one was
+    # accepted by the other.
+    client, _ = keyset_client
+    items_link = _next(client)
+    cursor = items_link.split("cursor=")[1].split("&")[0]
+    response = client.get(f"/async-items?cursor={cursor}")
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["path"] == "cursor"
+    assert client.get(items_link).status_code == 200
+
+
+def test_resource_binds_a_cursor_to_the_url_arguments_of_its_endpoint(
+    make_app: AppFactory, sessions: sessionmaker[Session]
+) -> None:
+    _fill(sessions, _rows(23))
+    app = make_app(SECRET_KEY=APP_SECRET)
+
+    class ShopItems(ApiPaginatedMixin, ApiResource):
+        pagination_mode = "keyset"
+
+        def get(self, shop: int) -> Any:
+            with sessions() as session:
+                stmt = sa.select(Item).order_by(Item.a.desc(), Item.b)
+                return [item.id for item in self.get_paginated_query_result(stmt, session)]
+
+    ChassisApi(app).add_resource(ShopItems, "/shops/<int:shop>/items")
+    client = app.test_client()
+    link = _next(client, "/shops/1/items")
+    cursor = link.split("cursor=")[1].split("&")[0]
+    assert client.get(f"/shops/1/items?cursor={cursor}").status_code == 200
+    assert client.get(f"/shops/2/items?cursor={cursor}").status_code == 400

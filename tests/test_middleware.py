@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cst_chassis.context import get_operation_id
+from cst_chassis.context import IncomingIds, get_operation_id, incoming_ids_var
 from cst_chassis.middleware import OperationIdMiddleware
 from cst_chassis.tracing import get_trace_context
 
@@ -126,3 +126,97 @@ def test_close_of_an_iterable_without_close_is_a_no_op() -> None:
     result = _middleware([b"plain", b"list"])({}, Recorder())
     assert list(result) == [b"plain", b"list"]
     result.close()  # type: ignore[attr-defined]  # WSGI: the server calls close() when present
+
+
+# -- the edge policy (issue 26, item 2) ----------------------------------------------------------
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+INCOMING = {
+    "HTTP_X_OPERATION_ID": "client-chosen-id",
+    "HTTP_TRACEPARENT": f"00-{TRACE}-00f067aa0ba902b7-01",
+    "HTTP_TRACESTATE": "evil@vendor=session_token_here",
+    "HTTP_BAGGAGE": "user=alice",
+}
+
+
+def _seeing_app(
+    seen: list[dict[str, Any]],
+) -> Any:
+    def app(environ: Environ, start_response: Any) -> Iterable[bytes]:
+        trace = get_trace_context()
+        assert trace is not None
+        seen.append(
+            {
+                "operation_id": get_operation_id(),
+                "trace": trace,
+                "incoming": incoming_ids_var.get(),
+                "environ": {k for k in environ if k.startswith("HTTP_")},
+            }
+        )
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    return app
+
+
+def test_restarting_the_operation_id_ignores_the_incoming_one_but_keeps_it_for_the_logs() -> None:
+    seen: list[dict[str, Any]] = []
+    middleware = OperationIdMiddleware(
+        _seeing_app(seen), "X-Operation-ID", trust_operation_id=False
+    )
+    start = Recorder()
+    body = middleware(dict(INCOMING), start)
+    assert b"".join(body) == b"ok"
+    [request] = seen
+    assert request["operation_id"] != "client-chosen-id"
+    assert uuid.UUID(request["operation_id"]).version == 4
+    assert dict(start.calls[0][1])["X-Operation-ID"] == request["operation_id"]
+    assert request["incoming"] == IncomingIds("client-chosen-id", None)
+    # The trace context is still trusted: it continues the caller's trace.
+    assert request["trace"].trace_id == TRACE
+    assert incoming_ids_var.get() is None
+
+
+def test_restarting_the_trace_context_starts_an_unsampled_trace_and_hides_the_headers() -> None:
+    seen: list[dict[str, Any]] = []
+    middleware = OperationIdMiddleware(
+        _seeing_app(seen), "X-Operation-ID", trust_trace_context=False
+    )
+    environ = dict(INCOMING)
+    b"".join(middleware(environ, Recorder()))
+    [request] = seen
+    assert request["trace"].trace_id != TRACE
+    assert request["trace"].parent_id is None
+    assert request["trace"].sampled is False  # the client's "-01" is not obeyed
+    assert request["trace"].tracestate is None
+    # OpenTelemetry's instrumentation reads these from the environ later: they are gone.
+    assert request["environ"] == {"HTTP_X_OPERATION_ID"}
+    assert request["operation_id"] == "client-chosen-id"
+    assert request["incoming"] == IncomingIds(None, TRACE)
+
+
+def test_restarted_ids_are_set_while_the_body_is_produced_and_reset_after() -> None:
+    seen: list[IncomingIds | None] = []
+
+    def app(environ: Environ, start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        for chunk in (b"a", b"b"):
+            seen.append(incoming_ids_var.get())
+            yield chunk
+
+    middleware = OperationIdMiddleware(
+        app, "X-Operation-ID", trust_operation_id=False, trust_trace_context=False
+    )
+    for _ in middleware(dict(INCOMING), Recorder()):
+        assert incoming_ids_var.get() is None
+    assert seen == [IncomingIds("client-chosen-id", TRACE)] * 2
+
+
+@pytest.mark.parametrize("value", ["\x1b[31mred", "a" * 129, "a b", "x\r\nSet-Cookie: a=b"])
+def test_a_restarted_invalid_id_is_not_kept_anywhere(value: str) -> None:
+    seen: list[dict[str, Any]] = []
+    middleware = OperationIdMiddleware(
+        _seeing_app(seen), "X-Operation-ID", trust_operation_id=False
+    )
+    b"".join(middleware({"HTTP_X_OPERATION_ID": value}, Recorder()))
+    assert seen[0]["incoming"] is None

@@ -4,6 +4,7 @@ one connected trace, and every log line of both carries its ids."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from cst_chassis import get_operation_id, outgoing_headers
 from cst_chassis.http_httpx import httpx_async_event_hooks
@@ -175,3 +177,36 @@ def test_with_an_active_span_outgoing_headers_name_that_span_as_parent(
     # ... and the server span carries the operation id, to find the request from its logs.
     (server,) = _server_spans(spans).values()
     assert (server.attributes or {}).get(OPERATION_ID_SPAN_ATTRIBUTE) == "op-otel"
+
+
+# -- the edge policy and the sampler (issue 26, item 2) ------------------------------------------
+
+
+@pytest.mark.parametrize(("policy", "recorded"), [("restart", range(0, 20)), ("trust", [200])])
+def test_a_restarted_trace_context_leaves_sampling_to_the_sdks_sampler(
+    make_app: AppFactory, policy: str, recorded: Any
+) -> None:
+    # 1% sampling for new traces; a client flagging each request "-01" decides nothing when the
+    # edge restarts the trace context (trusted, the parent's flag wins: every request recorded).
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.01)))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    try:
+        app = _instrumented(make_app(CST_INCOMING_TRACE_CONTEXT=policy), provider)
+        sent: list[str] = []
+
+        @app.get("/ping")
+        def ping() -> dict[str, Any]:
+            sent.append(outgoing_headers()["traceparent"])
+            return {}
+
+        client = app.test_client()
+        for _ in range(200):
+            traceparent = f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+            assert client.get("/ping", headers={"traceparent": traceparent}).status_code == 200
+        spans = [s for s in exporter.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
+        assert len(spans) in recorded
+        # The flag sent on is the sampler's decision, request by request.
+        assert sum(t.endswith("-01") for t in sent) == len(spans)
+    finally:
+        provider.shutdown()

@@ -14,8 +14,8 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cst_chassis import get_operation_id, outgoing_headers
-from cst_chassis.logging import TRACE_TEXT_FORMAT
+from cst_chassis import ChassisConfigError, get_operation_id, outgoing_headers
+from cst_chassis.logging import EDGE_TEXT_FORMAT, TRACE_TEXT_FORMAT
 from cst_chassis.tracing import (
     MAX_TRACESTATE_LENGTH,
     TraceContext,
@@ -131,7 +131,10 @@ def test_without_headers_a_new_trace_starts_and_the_operation_id_is_its_trace_id
     assert body["operation_id"].replace("-", "") == trace["trace_id"]
     assert HEX16.fullmatch(trace["span_id"])
     assert trace["parent_id"] is None
-    assert trace["sampled"] is True
+    # Nothing records the chassis's own spans: the next service is not asked to record either
+    # (issue 26; before, every new trace went out flagged sampled).
+    assert trace["sampled"] is False
+    assert body["outgoing"]["traceparent"].endswith("-00")
 
 
 def test_an_incoming_traceparent_is_continued(app: Flask) -> None:
@@ -364,3 +367,64 @@ assert loaded == [], loaded
 """.replace("TRACEPARENT", repr(TRACEPARENT))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# -- the edge policy (issue 26, item 2) ----------------------------------------------------------
+
+
+def test_restarted_ids_are_kept_in_the_json_log_line(
+    make_app: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _probe_app(
+        make_app(
+            CST_LOG_FORMAT="json",
+            CST_INCOMING_OPERATION_ID="restart",
+            CST_INCOMING_TRACE_CONTEXT="restart",
+        )
+    )
+    capsys.readouterr()
+    response = app.test_client().get(
+        "/probe",
+        headers={"X-Operation-ID": "client-op", "traceparent": TRACEPARENT, "tracestate": "a=1"},
+    )
+    body = response.get_json()
+    assert body["operation_id"] != "client-op"
+    assert response.headers["X-Operation-ID"] == body["operation_id"]
+    assert body["trace"]["trace_id"] != TRACE
+    # Nothing of the client's trace goes on: new trace, not sampled, no tracestate.
+    assert body["outgoing"]["traceparent"].endswith("-00")
+    assert "tracestate" not in body["outgoing"]
+    [line] = [line for line in json_lines(capsys) if line["logger"] == "probe"]
+    assert line["operation_id"] == body["operation_id"]
+    assert line["incoming_operation_id"] == "client-op"
+    assert line["incoming_trace_id"] == TRACE
+
+
+def test_restarted_ids_can_be_shown_in_the_text_line(
+    make_app: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _probe_app(
+        make_app(CST_INCOMING_OPERATION_ID="restart", CST_LOG_TEXT_FORMAT=EDGE_TEXT_FORMAT)
+    )
+    capsys.readouterr()
+    body = app.test_client().get("/probe", headers={"X-Operation-ID": "client-op"}).get_json()
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "probing" in line]
+    assert f"[{body['operation_id']}][" in line
+    assert "[incoming client-op -] probe: probing" in line
+
+
+def test_trusted_ids_add_nothing_to_the_json_log_line(
+    make_app: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _probe_app(make_app(CST_LOG_FORMAT="json"))
+    capsys.readouterr()
+    app.test_client().get("/probe", headers={"X-Operation-ID": "client-op"})
+    [line] = [line for line in json_lines(capsys) if line["logger"] == "probe"]
+    assert line["operation_id"] == "client-op"
+    assert "incoming_operation_id" not in line
+
+
+@pytest.mark.parametrize("key", ["CST_INCOMING_OPERATION_ID", "CST_INCOMING_TRACE_CONTEXT"])
+def test_an_unknown_edge_policy_is_refused_at_start_up(make_app: AppFactory, key: str) -> None:
+    with pytest.raises(ChassisConfigError, match=f"^{key}='keep' is invalid: expected 'trust'"):
+        make_app(**{key: "keep"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,13 +23,21 @@ from examples.demo.resources import (
     Relay,
 )
 
-__all__ = ["PROJECT_NAME", "PROJECT_VERSION", "create_app", "upstream_url_from"]
+__all__ = [
+    "PROJECT_NAME",
+    "PROJECT_VERSION",
+    "create_app",
+    "production_server",
+    "upstream_url_from",
+]
 
 PROJECT_NAME = "cst-chassis-demo"
 PROJECT_VERSION = "1.0.0"
-# Used only when CST_CURSOR_SECRET is not set, with a warning: anyone who reads this file can
-# forge cursors for a service that runs with it.
+# Used only when CST_CURSOR_SECRET is not set and the demo runs in development (make demo, tests),
+# with a warning: anyone who reads this file can forge cursors for a service that runs with it.
 DEVELOPMENT_CURSOR_SECRET = "cst-chassis-demo development secret: set CST_CURSOR_SECRET"
+# Servers that mean production: under them the demo refuses to start without a secret of its own.
+PRODUCTION_SERVERS = frozenset({"gunicorn", "granian", "uvicorn", "hypercorn", "uwsgi", "waitress"})
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("examples.demo.access")
@@ -40,8 +49,9 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
     ``database_url`` defaults to ``DATABASE_URL`` (else a SQLite file next to this module);
     ``upstream_url`` is what ``/relay`` calls, defaulting to ``DEMO_UPSTREAM_URL`` (unset: /relay
     answers 503). The database must already be migrated (``python -m examples.demo prepare``).
-    The cursor secret is ``CST_CURSOR_SECRET`` (a development value, with a warning, when
-    unset). ``CST_*`` variables in the environment override the defaults set here, as in any
+    The cursor secret is ``CST_CURSOR_SECRET``; when it is unset, a development value with a
+    warning, except under a production server (gunicorn, granian...: ``RuntimeError``).
+    ``CST_*`` variables in the environment override the defaults set here, as in any
     chassis app. Raises ``ValueError`` for a bad database or upstream URL.
     """
     # The import name doubles as the default /status name, title-cased: "Cst-Chassis-Demo".
@@ -59,6 +69,14 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
     # environment (the chassis reads CST_* there first), not generated per process.
     secret_from_env = bool(os.environ.get("CST_CURSOR_SECRET", "").strip())
     if not secret_from_env:
+        server = production_server()
+        if server is not None:
+            raise RuntimeError(
+                f"CST_CURSOR_SECRET is not set: the demo refuses to run under {server} with its "
+                "published development secret (anyone could forge cursors); set "
+                "CST_CURSOR_SECRET to a long random value, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         app.config["CST_CURSOR_SECRET"] = DEVELOPMENT_CURSOR_SECRET
     app.config[UPSTREAM_CONFIG_KEY] = upstream_url_from(
         upstream_url if upstream_url is not None else os.environ.get(UPSTREAM_CONFIG_KEY)
@@ -102,6 +120,23 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
     api.add_resource(Relay, "/relay")
     logger.info("demo app ready on %s", database.safe_url())
     return app
+
+
+def production_server() -> str | None:
+    """The production server the demo runs under (``gunicorn``, ``granian``...), else ``None``.
+
+    Read from the program's name (``gunicorn``, ``python -m gunicorn``, ``granian``...) and from
+    ``SERVER_SOFTWARE``, which gunicorn sets; ``make demo`` (Werkzeug) and tests are ``None``.
+    """
+    software = os.environ.get("SERVER_SOFTWARE", "").partition("/")[0].lower()
+    if software in PRODUCTION_SERVERS:
+        return software
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if program is not None:
+        for name in (program.name, program.parent.name):  # granian, or granian/__main__.py
+            if name.lower() in PRODUCTION_SERVERS:
+                return name.lower()
+    return None
 
 
 def upstream_url_from(value: str | None) -> str | None:

@@ -18,11 +18,13 @@ from typing import Any, Literal, TypeVar
 
 from cst_chassis.errors import ChassisConfigError
 from cst_chassis.logging import TEXT_FORMAT
+from cst_chassis.propagation import HostAllowList, parse_host_list
 
 __all__ = ["ChassisConfig"]
 
 T = TypeVar("T")
 LogFormat = Literal["text", "json"]
+IncomingPolicy = Literal["trust", "restart"]
 
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 # RFC 9110 token characters: what a header name may contain.
@@ -168,6 +170,7 @@ def _text_format(key: str, value: object) -> str:
         raise ChassisConfigError(key, value, expected)
     record = logging.LogRecord("cst_chassis", logging.INFO, __file__, 0, "probe", None, None)
     record.operation_id = record.trace_id = record.span_id = "-"
+    record.incoming_operation_id = record.incoming_trace_id = "-"
     try:
         logging.Formatter(value, validate=True).format(record)
     except (ValueError, KeyError, TypeError):
@@ -198,6 +201,60 @@ def _endpoint(key: str, value: object) -> str:
         if _ENDPOINT.fullmatch(path) and "//" not in path and path != "/":
             return path
     raise ChassisConfigError(key, value, "a URL path such as /status")
+
+
+def _incoming_policy(key: str, value: object) -> IncomingPolicy:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered == "trust":
+            return "trust"
+        if lowered == "restart":
+            return "restart"
+    raise ChassisConfigError(key, value, "'trust' or 'restart'")
+
+
+def _entries(value: object) -> list[str] | None:
+    # A list in app.config, or one string (the environment) separated by commas or spaces.
+    if isinstance(value, str):
+        return [entry for entry in re.split(r"[,\s]+", value) if entry]
+    if isinstance(value, list | tuple | set | frozenset) and all(
+        isinstance(entry, str) for entry in value
+    ):
+        return [str(entry) for entry in value]
+    return None
+
+
+def _host_allow_list(key: str, value: object) -> HostAllowList:
+    entries = _entries(value)
+    hosts = None if entries is None else parse_host_list(entries)
+    if hosts is None:
+        raise ChassisConfigError(
+            key,
+            value,
+            "host names separated by commas: 'internal' (loopback and cluster-local names), "
+            "'none', '*', a host such as api.example.com, '.example.com' for its subdomains, "
+            "or an IP address",
+        )
+    return hosts
+
+
+def _secret_list(key: str, value: object) -> tuple[str, ...]:
+    entries = _entries(value)
+    if entries is None:
+        # The value is a list of secrets: never repeated in the message.
+        raise ChassisConfigError(key, "<hidden>", "secrets separated by commas, or a list")
+    return tuple(entry.strip() for entry in entries if entry.strip())
+
+
+def _trusted_hosts(key: str, value: object) -> tuple[str, ...] | None:
+    entries = _entries(value)
+    if entries is None or not all(re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", e) for e in entries):
+        raise ChassisConfigError(
+            key, value, "host names separated by commas (a leading '.' allows subdomains)"
+        )
+    if entries in ([], ["none"], ["off"]):
+        return None
+    return tuple(entries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +386,50 @@ class ChassisConfig:
         "unset (then `SECRET_KEY`)",
         "non-empty string, signs keyset cursors",
     )
+    cursor_secret_fallbacks: tuple[str, ...] = _setting(
+        "CST_CURSOR_SECRET_FALLBACKS",
+        _secret_list,
+        (),
+        "none (with `SECRET_KEY`: Flask's `SECRET_KEY_FALLBACKS`)",
+        "older secrets, comma-separated (a list in `app.config`): their cursors still verify",
+    )
+    cursor_max_age: float | None = _setting(
+        "CST_CURSOR_MAX_AGE",
+        _optional_seconds,
+        None,
+        "`none`",
+        "seconds > 0 a cursor stays valid, or `none`",
+    )
+    incoming_operation_id: IncomingPolicy = _setting(
+        "CST_INCOMING_OPERATION_ID",
+        _incoming_policy,
+        "trust",
+        "`trust`",
+        "`trust` (reuse a valid incoming id) or `restart` (a new id; the incoming one is logged)",
+    )
+    incoming_trace_context: IncomingPolicy = _setting(
+        "CST_INCOMING_TRACE_CONTEXT",
+        _incoming_policy,
+        "trust",
+        "`trust`",
+        "`trust` (continue an incoming `traceparent`) or `restart` (a new trace)",
+    )
+    propagate_to: HostAllowList = _setting(
+        "CST_PROPAGATE_TO",
+        _host_allow_list,
+        HostAllowList(),
+        "`internal`",
+        "hosts outgoing calls carry the ids to: `internal` (loopback, single-label and "
+        "cluster-local names), `none`, `*`, `api.example.com`, `.example.com`",
+    )
+    trusted_hosts: tuple[str, ...] | None = _setting(
+        "CST_TRUSTED_HOSTS",
+        _trusted_hosts,
+        None,
+        "unset (then Flask's `TRUSTED_HOSTS`)",
+        "host names the app answers to, comma-separated (`.example.com`: and subdomains); "
+        "another `Host` is a 400",
+    )
     max_content_length: int | None = _setting(
         "CST_MAX_CONTENT_LENGTH",
         _optional_bytes,
@@ -416,6 +517,9 @@ def load_config(
         elif name == "max_page_size":
             default = 4 * values["default_page_size"]
         values[name] = source.get(setting.key, setting.parse, default)
+    # Flask's own keys stand in for the chassis's when those are unset.
+    if values["trusted_hosts"] is None and app_config.get("TRUSTED_HOSTS") is not None:
+        values["trusted_hosts"] = _trusted_hosts("TRUSTED_HOSTS", app_config["TRUSTED_HOSTS"])
     # The app's own MAX_CONTENT_LENGTH (Flask's key) wins: the chassis only supplies a default.
     if app_config.get("MAX_CONTENT_LENGTH") is not None:
         values["max_content_length"] = _positive_int(

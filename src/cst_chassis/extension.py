@@ -20,6 +20,7 @@ from cst_chassis._body import install_body_checks
 from cst_chassis.config import ChassisConfig, load_config
 from cst_chassis.errors import ChassisError
 from cst_chassis.health import register_health_endpoint
+from cst_chassis.hosts import install_host_check
 from cst_chassis.logging import install_logging, restore_logging, watch_logging
 from cst_chassis.metrics import install_metrics
 from cst_chassis.middleware import OperationIdMiddleware
@@ -62,7 +63,10 @@ class CstMicroChassis:
         ``CST_API_MAX_PAGE_SIZE``, ``CST_OPERATION_ID_HEADER``, ``CST_ASYNC_BRIDGE``,
         ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET`` (and
         ``SECRET_KEY`` when a keyset resource is already registered: the cursor secret must then
-        be set and at least 16 bytes long), ``CST_MAX_CONTENT_LENGTH`` (and Flask's
+        be set and at least 16 bytes long), ``CST_CURSOR_SECRET_FALLBACKS`` (and Flask's
+        ``SECRET_KEY_FALLBACKS``), ``CST_CURSOR_MAX_AGE``, ``CST_INCOMING_OPERATION_ID``,
+        ``CST_INCOMING_TRACE_CONTEXT``, ``CST_PROPAGATE_TO``, ``CST_TRUSTED_HOSTS`` (and Flask's
+        ``TRUSTED_HOSTS``), ``CST_MAX_CONTENT_LENGTH`` (and Flask's
         ``MAX_CONTENT_LENGTH``, which wins when set), ``CST_ENVELOPE_HTTP_ERRORS``,
         ``CST_HEALTH_CACHE_TTL``, ``CST_LIVENESS_ENDPOINT``, ``CST_READINESS_ENDPOINT``,
         ``CST_METRICS_ENDPOINT`` (and ``PROMETHEUS_MULTIPROC_DIR`` when metrics are on),
@@ -83,7 +87,7 @@ class CstMicroChassis:
         _check_database_kind(db)
         config = load_config(app.import_name, app.config)
         # Keyset resources need a usable cursor secret: checked now and at their registration.
-        guard_view_functions(app, config.cursor_secret)
+        guard_view_functions(app, config.cursor_secret, config.cursor_secret_fallbacks)
         state = ChassisState(config=config, db=db, health_checks=self._health_checks)
 
         install_logging(config.stream_log_level, config.log_format, config.log_text_format)
@@ -94,8 +98,14 @@ class CstMicroChassis:
         watch_logging(app)
 
         app.wsgi_app = OperationIdMiddleware(  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
-            app.wsgi_app, config.operation_id_header, on_first_request=restore_logging
+            app.wsgi_app,
+            config.operation_id_header,
+            on_first_request=restore_logging,
+            trust_operation_id=config.incoming_operation_id == "trust",
+            trust_trace_context=config.incoming_trace_context == "trust",
+            propagate_to=config.propagate_to,
         )
+        install_host_check(app, config.trusted_hosts)
         if config.async_bridge:
             app.async_to_sync = functools.partial(  # type: ignore[method-assign]  # Flask documents overriding async_to_sync
                 async_bridge.async_to_sync, timeout=config.async_timeout

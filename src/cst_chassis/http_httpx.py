@@ -5,10 +5,13 @@ request as it is sent, in whatever request or task context the call is made::
 
     client = httpx.Client(event_hooks=httpx_event_hooks())
     client.get("http://payments/charge")   # carries X-Operation-ID, traceparent, tracestate
+    client.get("https://api.stripe.com")   # carries none of them
 
     async with httpx.AsyncClient(event_hooks=httpx_async_event_hooks()) as client:
         await client.get("http://payments/charge")
 
+Only hosts on ``CST_PROPAGATE_TO`` (default: loopback and cluster-local names, see
+:mod:`cst_chassis.propagation`) get the headers; a redirect to another host loses them.
 This module does not import ``httpx`` (the hooks only touch ``request.headers``).
 """
 
@@ -32,12 +35,12 @@ __all__ = [
 
 def add_headers_sync(request: httpx.Request) -> None:
     """``httpx.Client`` request hook: add the operation id and trace headers (keeps set ones)."""
-    add_outgoing_headers(request.headers)
+    add_outgoing_headers(request.headers, request.url.host)
 
 
 async def add_headers_async(request: httpx.Request) -> None:
     """``httpx.AsyncClient`` request hook: the same as :func:`add_headers_sync`."""
-    add_outgoing_headers(request.headers)
+    add_outgoing_headers(request.headers, request.url.host)
 
 
 # httpx types a hook as Callable[..., Any]; the lists are invariant, so the dicts say so too.

@@ -7,6 +7,10 @@ call is made::
 
     session = chassis_session()            # or: session.mount("http://", ChassisAdapter())
     session.get("http://payments/charge")  # carries X-Operation-ID, traceparent, tracestate
+    session.get("https://api.stripe.com")  # carries none of them
+
+Only hosts on ``CST_PROPAGATE_TO`` (default: loopback and cluster-local names, see
+:mod:`cst_chassis.propagation`) get the headers; a redirect to another host loses them.
 
 Needs ``requests`` (not a dependency of the chassis).
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -25,10 +30,11 @@ __all__ = ["ChassisAdapter", "chassis_session"]
 
 
 class ChassisAdapter(HTTPAdapter):
-    """An ``HTTPAdapter`` that adds the operation id and trace headers to every request.
+    """An ``HTTPAdapter`` that adds the operation id and trace headers to requests.
 
-    Headers already on the request (set by the caller or by OpenTelemetry's ``requests``
-    instrumentation) are kept. Accepts ``HTTPAdapter``'s arguments (pool sizes, retries).
+    Only to hosts on ``CST_PROPAGATE_TO``; headers already on the request (set by the caller or
+    by OpenTelemetry's ``requests`` instrumentation) are kept. Accepts ``HTTPAdapter``'s
+    arguments (pool sizes, retries).
     """
 
     def send(
@@ -40,7 +46,7 @@ class ChassisAdapter(HTTPAdapter):
         cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
         proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        add_outgoing_headers(request.headers)
+        add_outgoing_headers(request.headers, _host(request.url))
         return super().send(request, stream, timeout, verify, cert, proxies)
 
 
@@ -55,3 +61,10 @@ def chassis_session(**adapter_args: Any) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def _host(url: str | None) -> str | None:
+    try:
+        return None if url is None else urlsplit(url).hostname
+    except ValueError:  # an invalid IPv6 literal: no host the ids may go to
+        return None

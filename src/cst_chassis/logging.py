@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from flask.signals import got_request_exception
 
-from cst_chassis.context import operation_id_var
+from cst_chassis.context import incoming_ids_var, operation_id_var
 from cst_chassis.tracing import get_trace_context
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from cst_chassis.config import LogFormat
 
 __all__ = [
+    "EDGE_TEXT_FORMAT",
     "FORMAT",
     "TEXT_FORMAT",
     "TRACE_TEXT_FORMAT",
@@ -47,6 +48,12 @@ TRACE_TEXT_FORMAT = (
     "%(asctime)s [%(levelname)s][%(operation_id)s][%(trace_id)s %(span_id)s] %(name)s: %(message)s"
 )
 """The text format with the trace and span ids (``-`` outside a request)."""
+# The same with the ids the edge policy restarted (``-`` when none were).
+EDGE_TEXT_FORMAT = (
+    "%(asctime)s [%(levelname)s][%(operation_id)s][%(trace_id)s %(span_id)s]"
+    "[incoming %(incoming_operation_id)s %(incoming_trace_id)s] %(name)s: %(message)s"
+)
+"""The trace format plus the incoming ids the edge policy restarted (``-`` when none)."""
 NO_OPERATION_ID = "No operation_id"
 NO_TRACE = "-"
 
@@ -58,6 +65,8 @@ class OperationIdFilter(logging.Filter):
 
     Outside a request they are ``No operation_id`` and ``-``. A record that already carries an
     ``operation_id`` (e.g. passed via ``extra=``) keeps it, and likewise for the trace ids.
+    Also ``incoming_operation_id`` and ``incoming_trace_id``: the valid ids a request brought
+    that the edge policy restarted (``CST_INCOMING_*=restart``), else ``-``.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -70,12 +79,20 @@ class OperationIdFilter(logging.Filter):
             else:
                 record.trace_id = trace.trace_id
                 record.span_id = trace.span_id
+        if not hasattr(record, "incoming_operation_id"):
+            incoming = incoming_ids_var.get()
+            if incoming is None:
+                record.incoming_operation_id = record.incoming_trace_id = NO_TRACE
+            else:
+                record.incoming_operation_id = incoming.operation_id or NO_TRACE
+                record.incoming_trace_id = incoming.trace_id or NO_TRACE
         return True
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, operation_id, trace_id, span_id,
-    exception."""
+    exception; and incoming_operation_id / incoming_trace_id when the edge policy restarted
+    them (absent otherwise)."""
 
     def format(self, record: logging.LogRecord) -> str:
         operation_id = getattr(record, "operation_id", None)
@@ -90,6 +107,10 @@ class JsonFormatter(logging.Formatter):
             "trace_id": None if trace_id == NO_TRACE else trace_id,
             "span_id": None if span_id == NO_TRACE else span_id,
         }
+        for key in ("incoming_operation_id", "incoming_trace_id"):
+            incoming = getattr(record, key, NO_TRACE)
+            if incoming != NO_TRACE:
+                payload[key] = incoming
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         if record.stack_info:

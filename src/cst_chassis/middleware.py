@@ -13,12 +13,16 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from cst_chassis.context import (
-    header_name_var,
+    IncomingIds,
+    Propagation,
+    incoming_ids_var,
     operation_id_of_trace,
     operation_id_var,
+    propagation_var,
     valid_operation_id,
 )
-from cst_chassis.tracing import TraceContext, continue_trace, trace_context_var
+from cst_chassis.propagation import HostAllowList
+from cst_chassis.tracing import TraceContext, continue_trace, parse_traceparent, trace_context_var
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -41,6 +45,14 @@ class OperationIdMiddleware:
     Trace context: the incoming ``traceparent`` continued, or a new trace. Rejected values go
     nowhere (not into logs, not into the response). ``on_first_request`` runs once, before the
     first request is handled.
+
+    The edge policy: ``trust_operation_id=False`` (``CST_INCOMING_OPERATION_ID=restart``) ignores
+    the incoming operation id header; ``trust_trace_context=False``
+    (``CST_INCOMING_TRACE_CONTEXT=restart``) starts a new trace and removes ``traceparent``,
+    ``tracestate`` and ``baggage`` from the environ, so OpenTelemetry's instrumentation (which
+    reads them later, in the app) starts a new trace too and its sampler decides afresh. A
+    restarted id that was valid stays in the request's log records
+    (:class:`~cst_chassis.context.IncomingIds`). ``propagate_to`` is ``CST_PROPAGATE_TO``.
     """
 
     def __init__(
@@ -48,11 +60,19 @@ class OperationIdMiddleware:
         wsgi_app: WSGIApplication,
         header_name: str,
         on_first_request: Callable[[], object] | None = None,
+        *,
+        trust_operation_id: bool = True,
+        trust_trace_context: bool = True,
+        propagate_to: HostAllowList | None = None,
     ) -> None:
         self.wsgi_app = wsgi_app
         self.header_name = header_name
         self._environ_key = "HTTP_" + header_name.upper().replace("-", "_")
         self._on_first_request = on_first_request
+        self._trust_operation_id = trust_operation_id
+        self._trust_trace_context = trust_trace_context
+        self._restarts = not (trust_operation_id and trust_trace_context)
+        self._propagation = Propagation(header_name, propagate_to or HostAllowList())
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self._on_first_request is not None:
@@ -60,6 +80,13 @@ class OperationIdMiddleware:
             first()
         incoming = environ.get(self._environ_key)
         traceparent = environ.get("HTTP_TRACEPARENT")
+        restarted = None
+        if self._restarts:
+            restarted = self._restart(environ, incoming, traceparent)
+            if not self._trust_operation_id:
+                incoming = None
+            if not self._trust_trace_context:
+                traceparent = None
         continued = None
         if traceparent is not None:
             continued = continue_trace(traceparent, environ.get("HTTP_TRACESTATE"))
@@ -96,16 +123,39 @@ class OperationIdMiddleware:
 
         token = operation_id_var.set(operation_id)
         trace_token = trace_context_var.set(trace)
-        name_token = header_name_var.set(self.header_name)
+        propagation_token = propagation_var.set(self._propagation)
+        incoming_token = None if restarted is None else incoming_ids_var.set(restarted)
         try:
             app_iter = self.wsgi_app(environ, start_with_id)  # type: ignore[arg-type]  # same protocol, narrower annotation
         finally:
-            header_name_var.reset(name_token)
+            if incoming_token is not None:
+                incoming_ids_var.reset(incoming_token)
+            propagation_var.reset(propagation_token)
             trace_context_var.reset(trace_token)
             operation_id_var.reset(token)
         if type(app_iter) is environ.get("wsgi.file_wrapper"):
             return app_iter  # keep the server's sendfile fast path
+        if restarted is not None:
+            return _RestartedResponseBody(app_iter, operation_id, trace, restarted)
         return _ResponseBody(app_iter, operation_id, trace)
+
+    def _restart(
+        self, environ: WSGIEnvironment, incoming: object, traceparent: object
+    ) -> IncomingIds | None:
+        """Apply the edge policy; return the restarted ids worth logging (valid ones only)."""
+        operation_id = None
+        if not self._trust_operation_id and valid_operation_id(incoming):
+            operation_id = incoming
+        trace_id = None
+        if not self._trust_trace_context:
+            parsed = parse_traceparent(traceparent)
+            trace_id = None if parsed is None else parsed[0]
+            # Read again later by OpenTelemetry's instrumentation, inside the app.
+            for key in ("HTTP_TRACEPARENT", "HTTP_TRACESTATE", "HTTP_BAGGAGE"):
+                environ.pop(key, None)
+        if operation_id is None and trace_id is None:
+            return None
+        return IncomingIds(operation_id, trace_id)
 
 
 def _record_operation_id(otel: ModuleType, operation_id: str) -> None:
@@ -154,3 +204,31 @@ class _ResponseBody:
         close = getattr(self._app_iter, "close", None)
         if close is not None:
             close()
+
+
+class _RestartedResponseBody(_ResponseBody):
+    """The response iterable of a request whose incoming ids were restarted: keeps them too."""
+
+    __slots__ = ("_incoming",)
+
+    def __init__(
+        self,
+        app_iter: Iterable[bytes],
+        operation_id: str,
+        trace: TraceContext | str,
+        incoming: IncomingIds,
+    ) -> None:
+        super().__init__(app_iter, operation_id, trace)
+        self._incoming = incoming
+
+    def _send(self) -> Generator[bytes, None, None]:
+        chunks = super()._send()
+        while True:
+            token = incoming_ids_var.set(self._incoming)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            finally:
+                incoming_ids_var.reset(token)
+            yield chunk

@@ -25,11 +25,11 @@ from sqlalchemy.orm import Query, Session, scoped_session
 from werkzeug.urls import iri_to_uri
 
 from cst_chassis.errors import ChassisError, InvalidPaginationError, MissingSessionError
-from cst_chassis.pagination.cursor import CursorPayload, decode_cursor
+from cst_chassis.pagination.cursor import CursorPayload, decode_cursor, scoped_secret
 from cst_chassis.pagination.keyset import fetch_keyset, fetch_keyset_async
 from cst_chassis.pagination.offset import MAX_OFFSET, paginate, paginate_async, paginate_query
 from cst_chassis.pagination.page import Page
-from cst_chassis.pagination.secret import cursor_secret
+from cst_chassis.pagination.secret import cursor_secrets
 from cst_chassis.state import get_state
 
 if TYPE_CHECKING:
@@ -183,7 +183,16 @@ class _KeysetMode(_Mode[_KeysetParams]):
     link_args: ClassVar[tuple[str, ...]] = ("cursor", "limit", "offset")
 
     def parse(self, args: MultiDict[str, str], config: ChassisConfig) -> _KeysetParams:
-        secret = cursor_secret(config.cursor_secret, current_app.secret_key)
+        secrets = cursor_secrets(
+            config.cursor_secret,
+            config.cursor_secret_fallbacks,
+            current_app.secret_key,
+            current_app.config.get("SECRET_KEY_FALLBACKS"),
+        )
+        # One key per endpoint (and its URL arguments): a cursor issued by /a does not verify
+        # on /b, even when both sort the same way.
+        scope = _endpoint_scope()
+        secret, *fallbacks = (scoped_secret(key, scope) for key in secrets)
         if "offset" in args:
             raise InvalidPaginationError(
                 "offset",
@@ -194,7 +203,9 @@ class _KeysetMode(_Mode[_KeysetParams]):
         position = None
         if cursor is not None:
             # The ordering is checked when the statement is known, in fetch.
-            position = decode_cursor(cursor, secret, ordering=None)
+            position = decode_cursor(
+                cursor, secret, ordering=None, fallbacks=fallbacks, max_age=config.cursor_max_age
+            )
         return _KeysetParams(position, _parse_limit(args, config), secret)
 
     def fetch(self, params: _KeysetParams, stmt: Select[Any], session: SessionLike) -> Page[Any]:
@@ -222,6 +233,15 @@ class _KeysetMode(_Mode[_KeysetParams]):
             None if next_cursor is None else f"cursor={next_cursor}&limit={limit}",
             None if prev_cursor is None else f"cursor={prev_cursor}&limit={limit}",
         )
+
+
+def _endpoint_scope() -> str:
+    """The current endpoint and its URL arguments, e.g. ``orders?user_id=7``."""
+    endpoint = request.endpoint or ""
+    view_args = request.view_args
+    if not view_args:
+        return endpoint
+    return endpoint + "?" + urlencode(sorted((k, str(v)) for k, v in view_args.items()))
 
 
 def _link_prefix(replaced: tuple[str, ...]) -> str:
@@ -255,7 +275,11 @@ class ApiPaginatedMixin(_MixinBase):
       query string takes ``cursor`` and ``limit`` (``offset`` is a 400), the links carry the
       cursor, a bad cursor is a 400 with ``path: "cursor"``, and there is no total. Cursors are
       signed with ``CST_CURSOR_SECRET``, else the app's ``SECRET_KEY`` (at least 16 bytes;
-      checked at start-up: at ``init_app`` and when the resource is registered).
+      checked at start-up: at ``init_app`` and when the resource is registered); cursors
+      signed with ``CST_CURSOR_SECRET_FALLBACKS`` still verify; with ``CST_CURSOR_MAX_AGE``
+      older cursors are a 400; a cursor verifies only on the endpoint (with the same URL
+      arguments) that issued it.
+    - ``pagination_cache_control`` (default ``"private"``) is the response's ``Cache-Control``.
 
     Raises ``TypeError`` at class definition for an unknown mode, keyset with a total,
     ``init_every_request = False``, or the mixin listed after ``ApiResource``.
@@ -263,6 +287,10 @@ class ApiPaginatedMixin(_MixinBase):
 
     pagination_mode: ClassVar[Literal["offset", "keyset"]] = "offset"
     pagination_with_total: ClassVar[bool] = False
+    #: The ``Cache-Control`` of a paginated response. Its links are absolute URLs built from
+    #: the request's host, so by default no shared cache may store it (and serve one host's
+    #: links to a request for another); ``None`` sends none (then set one in the method).
+    pagination_cache_control: ClassVar[str | None] = "private"
     # The mode object, chosen once per class from the two attributes above.
     _paging: ClassVar[_Mode[Any]] = _OffsetMode(with_total=False)
 
@@ -417,6 +445,8 @@ class ApiPaginatedMixin(_MixinBase):
         )
         if link:
             headers = [*(headers or []), ("Link", link)]
+        if self.pagination_cache_control is not None:
+            headers = [*(headers or []), ("Cache-Control", self.pagination_cache_control)]
         return headers
 
 

@@ -52,15 +52,17 @@ class TraceContext(NamedTuple):
 
     ``trace_id`` (32 lowercase hex) and ``span_id`` (16 lowercase hex) are what log lines carry;
     ``parent_id`` is the caller's span (``None`` for a new trace); ``sampled`` is the W3C sampled
-    flag to pass on; ``tracestate`` is the vendor list received (validated, at most
-    :data:`MAX_TRACESTATE_LENGTH` characters) or ``None``. A ``NamedTuple`` (immutable, typed)
-    because one is built for every request and a tuple is the cheapest object to build.
+    flag to pass on: the caller's for a continued trace, ``False`` for a new one (the chassis
+    records nothing, so it never asks the next service to record); ``tracestate`` is the vendor
+    list received (validated, at most :data:`MAX_TRACESTATE_LENGTH` characters) or ``None``.
+    A ``NamedTuple`` (immutable, typed) because one is built for every request and a tuple is
+    the cheapest object to build.
     """
 
     trace_id: str
     span_id: str
     parent_id: str | None = None
-    sampled: bool = True
+    sampled: bool = False
     tracestate: str | None = None
 
     @property

@@ -13,12 +13,12 @@ as Flask stores it. The checks only look for a ``view_class`` with ``pagination_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from cst_chassis.errors import ChassisConfigError
 
-__all__ = ["MIN_SECRET_BYTES", "CursorSecretError"]
+__all__ = ["MIN_SECRET_BYTES", "CursorSecretError", "cursor_secrets"]
 
 MIN_SECRET_BYTES = 16
 """Shortest cursor secret accepted at start-up, in bytes."""
@@ -60,16 +60,46 @@ def cursor_secret(configured: str | None, secret_key: str | bytes | None) -> byt
     return raw
 
 
+def cursor_secrets(
+    configured: str | None,
+    fallbacks: Sequence[str],
+    secret_key: str | bytes | None,
+    secret_key_fallbacks: object = None,
+) -> tuple[bytes, ...]:
+    """The secret that signs cursors, then the older ones that still verify (a rotation).
+
+    The first is :func:`cursor_secret`'s. The fallbacks are ``CST_CURSOR_SECRET_FALLBACKS``
+    (``fallbacks``); when that is empty and cursors are signed with ``SECRET_KEY``, Flask's
+    ``SECRET_KEY_FALLBACKS`` (``secret_key_fallbacks``, Flask 3.1). Each must be at least
+    :data:`MIN_SECRET_BYTES` long too: raises :class:`CursorSecretError` naming the key and the
+    position, never the value.
+    """
+    primary = cursor_secret(configured, secret_key)
+    key, older = "CST_CURSOR_SECRET_FALLBACKS", list(fallbacks)
+    if not older and not configured and isinstance(secret_key_fallbacks, list | tuple):
+        key, older = "SECRET_KEY_FALLBACKS", list(secret_key_fallbacks)
+    keys = [primary]
+    for position, secret in enumerate(older):
+        raw = secret.encode() if isinstance(secret, str) else bytes(secret)
+        if len(raw) < MIN_SECRET_BYTES:
+            raise CursorSecretError(
+                key,
+                f"{key}[{position}] is {len(raw)} bytes, too short to verify keyset cursors: "
+                f"use at least {MIN_SECRET_BYTES} random bytes",
+            )
+        if raw not in keys:
+            keys.append(raw)
+    return tuple(keys)
+
+
 def _pages_by_keyset(view: object) -> bool:
     return getattr(getattr(view, "view_class", None), "pagination_mode", None) == "keyset"
 
 
-def check_keyset_views(
-    views: Iterable[object], configured: str | None, secret_key: str | bytes | None
-) -> None:
-    """When any of ``views`` (an app's view functions) pages by keyset, check the secret."""
+def check_keyset_views(views: Iterable[object], check: Callable[[], object]) -> None:
+    """When any of ``views`` (an app's view functions) pages by keyset, run ``check``."""
     if any(_pages_by_keyset(view) for view in views):
-        cursor_secret(configured, secret_key)
+        check()
 
 
 class _GuardedViews(dict[str, Any]):
@@ -90,14 +120,17 @@ class _GuardedViews(dict[str, Any]):
         super().__setitem__(endpoint, view)
 
 
-def guard_view_functions(app: Any, configured: str | None) -> None:
+def guard_view_functions(app: Any, configured: str | None, fallbacks: Sequence[str] = ()) -> None:
     """Check the resources on ``app`` (a Flask app) now, and each keyset view added later.
 
-    Raises :class:`CursorSecretError` (now, or from the registration of a keyset resource).
+    Checks the signing secret and its fallbacks (:func:`cursor_secrets`). Raises
+    :class:`CursorSecretError` (now, or from the registration of a keyset resource).
     """
 
     def check() -> None:
-        cursor_secret(configured, app.secret_key)
+        cursor_secrets(
+            configured, fallbacks, app.secret_key, app.config.get("SECRET_KEY_FALLBACKS")
+        )
 
-    check_keyset_views(app.view_functions.values(), configured, app.secret_key)
+    check_keyset_views(app.view_functions.values(), check)
     app.view_functions = _GuardedViews(app.view_functions, check)
