@@ -1,0 +1,166 @@
+"""Inputs read through their pydantic types: typed query strings, and JSON Schema's integers.
+
+- :func:`query_input` / :func:`query_parameters`: what ``@with_query(Model)`` parses from
+  ``request.args`` and what it documents, one query parameter per field of the model.
+- :func:`validate_json_body`: ``with_body``'s validation with JSON Schema's number semantics.
+  In JSON Schema ``18680.0`` *is* an integer (a number whose fraction is zero), so a body the
+  document allows must be accepted; pydantic's strict mode refuses it (and its lax mode would
+  also take ``"5"`` and ``true`` for an integer, which the document forbids). The body is
+  validated as sent; only when that fails on a whole float given for an integer is it validated
+  again with such floats written as integers. ``18680.5`` stays refused.
+
+Needs pydantic (the ``openapi`` extra), like the decorators that use it.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import json
+import types
+import typing
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import PydanticUndefined, to_jsonable_python
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pydantic.fields import FieldInfo
+    from werkzeug.datastructures import MultiDict
+
+__all__ = ["QueryField", "query_fields", "query_input", "query_parameters", "validate_json_body"]
+
+T = TypeVar("T")
+
+# Field types read from a repeated parameter (``?tag=a&tag=b``).
+_SEQUENCES: frozenset[object] = frozenset(
+    {list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Set}
+)
+# A whole float above this is left a float: its integer would be huge (1e400000 is "integral").
+_INTEGRAL_DIGITS = 40
+_INTEGER_ERRORS = frozenset({"int_type", "int_from_float"})
+
+
+def validate_json_body(adapter: TypeAdapter[T], raw: bytes | str) -> T:
+    """``adapter.validate_json(raw)``, accepting ``18680.0`` where an integer is expected.
+
+    Raises the ``ValidationError`` of the body as sent when the retry does not help.
+    """
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as exc:
+        if not _refused_a_whole_float(exc):
+            raise
+        try:
+            rewritten = json.dumps(json.loads(raw, parse_float=_integral_as_int))
+        except (ValueError, RecursionError):
+            raise exc from None
+        try:
+            return adapter.validate_json(rewritten)
+        except ValidationError:
+            raise exc from None
+
+
+def _refused_a_whole_float(exc: ValidationError) -> bool:
+    for error in exc.errors(include_url=False, include_context=False):
+        value = error.get("input")
+        if error["type"] in _INTEGER_ERRORS and isinstance(value, float) and value.is_integer():
+            return True
+    return False
+
+
+def _integral_as_int(text: str) -> int | float:
+    try:
+        number = Decimal(text)
+    except InvalidOperation:  # pragma: no cover  # json only hands over valid number text
+        return float(text)
+    if number.is_finite() and number.adjusted() < _INTEGRAL_DIGITS and number % 1 == 0:
+        return int(number)
+    return float(text)
+
+
+class QueryField(typing.NamedTuple):
+    """One field of a query model: its parameter name and whether it repeats (``?a=1&a=2``)."""
+
+    name: str
+    repeated: bool
+
+
+def query_fields(model: type[BaseModel]) -> dict[str, QueryField]:
+    """The parameters of ``model``, by field name: the alias when it has one, else the name."""
+    return {
+        name: QueryField(
+            field.alias if isinstance(field.alias, str) else name, _is_sequence(field.annotation)
+        )
+        for name, field in model.model_fields.items()
+    }
+
+
+def _is_sequence(annotation: object) -> bool:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_sequence(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return any(_is_sequence(arg) for arg in get_args(annotation) if arg is not type(None))
+    return (origin or annotation) in _SEQUENCES
+
+
+def query_input(
+    adapter: TypeAdapter[T], fields: Mapping[str, QueryField], args: MultiDict[str, str]
+) -> T:
+    """Validate the query parameters ``args`` for the model of ``adapter``.
+
+    Only the model's parameters are read (pagination's ``offset``/``limit``, reqparse's own
+    arguments and unknown ones are left alone); a repeated field takes every value, another one
+    the first. Query values are text, so they are converted as pydantic's lax mode converts
+    text (``"5"`` for an ``int``, ``"true"`` for a ``bool``), also for a strict model.
+    Raises ``ValidationError`` with one error per bad parameter, ``loc`` starting with its name.
+    """
+    values: dict[str, Any] = {}
+    for name, repeated in fields.values():
+        if repeated:
+            found = args.getlist(name)
+            if found:
+                values[name] = found
+        elif (value := args.get(name)) is not None:
+            values[name] = value
+    return adapter.validate_python(values, strict=False)
+
+
+def query_parameters(
+    model: type[BaseModel], schema_of: Callable[[Any], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """OpenAPI query parameter objects for ``model``'s fields.
+
+    ``schema_of(annotation)`` returns the (validation) schema slot the document fills in.
+    """
+    parameters: list[dict[str, Any]] = []
+    fields = query_fields(model)
+    for name, info in model.model_fields.items():
+        parameter_name, repeated = fields[name]
+        schema = _field_schema(info, schema_of)
+        parameter: dict[str, Any] = {"name": parameter_name, "in": "query", "schema": schema}
+        if info.is_required():
+            parameter["required"] = True
+        if info.description:
+            parameter["description"] = info.description
+        if repeated:
+            parameter.update(style="form", explode=True)
+        parameters.append(parameter)
+    return parameters
+
+
+def _field_schema(info: FieldInfo, schema_of: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    # The field's type with its constraints (ge, max_length, pattern...); not the FieldInfo
+    # itself, whose alias pydantic only honours on a model field.
+    annotation: Any = info.annotation
+    if info.metadata:
+        annotation = Annotated[(annotation, *info.metadata)]
+    schema = schema_of(annotation)
+    # Filled in later by the document builder; these keys are kept (update() adds to them).
+    if info.default is not PydanticUndefined and info.default_factory is None:
+        schema["default"] = to_jsonable_python(info.default)
+    return schema
