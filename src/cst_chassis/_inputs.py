@@ -72,10 +72,10 @@ class BoundedIntegerConverter(IntegerConverter):
 
     def __init__(
         self,
-        map: Map,  # noqa: A002  # Werkzeug's parameter name
+        map: Map,
         fixed_digits: int = 0,
-        min: int | None = None,  # noqa: A002  # Werkzeug's parameter name
-        max: int | None = None,  # noqa: A002  # Werkzeug's parameter name
+        min: int | None = None,
+        max: int | None = None,
         signed: bool = False,
     ) -> None:
         super().__init__(map, fixed_digits, min, max, signed)
@@ -231,8 +231,11 @@ def _upgrade_rule_converters(converters: dict[str, BaseConverter], refuse_nul: b
             assert isinstance(converter, IntegerConverter)
             _bound(converter, INT64_MIN, INT64_MAX)
         elif refuse_nul and kind in (UnicodeConverter, PathConverter):
-            upgraded = object.__new__(
-                NulRefusingUnicodeConverter if kind is UnicodeConverter else NulRefusingPathConverter
+            refusing: type[BaseConverter] = (
+                NulRefusingUnicodeConverter
+                if kind is UnicodeConverter
+                else NulRefusingPathConverter
             )
+            upgraded = object.__new__(refusing)
             upgraded.__dict__.update(converter.__dict__)
             converters[name] = upgraded

@@ -67,7 +67,8 @@ class CstMicroChassis:
         ``MAX_CONTENT_LENGTH``, which wins when set), ``CST_ENVELOPE_HTTP_ERRORS``,
         ``CST_HEALTH_CACHE_TTL``, ``CST_LIVENESS_ENDPOINT``, ``CST_READINESS_ENDPOINT``,
         ``CST_METRICS_ENDPOINT`` (and ``PROMETHEUS_MULTIPROC_DIR`` when metrics are on),
-        ``CST_OPENAPI_ENABLED``, ``CST_OPENAPI_PATH``, ``CST_OPENAPI_DOCS_PATH``, ``CST_REFUSE_NUL``.
+        ``CST_OPENAPI_ENABLED``, ``CST_OPENAPI_PATH``, ``CST_OPENAPI_DOCS_PATH``,
+        ``CST_REFUSE_NUL``.
 
         Raises :class:`~cst_chassis.errors.ChassisConfigError` (a ``ValueError``) naming the key
         and value of a bad setting (also: ``CST_ALEMBIC_SCRIPT_LOCATION`` missing, without a

@@ -14,16 +14,20 @@ from typing import Any, Concatenate, Literal, ParamSpec, TypeAlias, TypeVar
 
 from flask import request
 from flask_restful import reqparse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from cst_chassis._inputs import NUL_MESSAGE, nul_path
+from cst_chassis._typed_inputs import query_fields, query_input, validate_json_body
 from cst_chassis.openapi.schemas import type_adapter
 from cst_chassis.resources import ApiResource
+from cst_chassis.state import get_state
 
-__all__ = ["Accepted", "Created", "error_statuses", "with_args", "with_body"]
+__all__ = ["Accepted", "Created", "error_statuses", "with_args", "with_body", "with_query"]
 
 T = TypeVar("T")
 B = TypeVar("B")
+Q = TypeVar("Q", bound=BaseModel)
 S = TypeVar("S", bound=ApiResource)
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,6 +51,7 @@ class _OperationSpec:
     body: Any = None
     parser: reqparse.RequestParser | None = None
     error_statuses: frozenset[int] = frozenset()
+    query: type[BaseModel] | None = None
 
 
 def _spec_of(func: Callable[..., Any]) -> _OperationSpec:
@@ -104,17 +109,66 @@ def with_body(
         if not request.is_json:
             resource.add_error("The body must be JSON (Content-Type: application/json)", "body")
             return False, None
+        raw = request.get_data(cache=True)
+        # NUL (which PostgreSQL cannot store) is refused before validation: CST_REFUSE_NUL.
+        nul_at = nul_path(raw)
+        if nul_at is not None and get_state().config.refuse_nul:
+            resource.add_error(f"{nul_at} {NUL_MESSAGE}", nul_at)
+            return False, None
         try:
-            return True, adapter.validate_json(request.get_data(cache=True))
+            # JSON Schema's integers: 18680.0 is accepted for an int field, 18680.5 is not.
+            return True, validate_json_body(adapter, raw)
         except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False, include_input=False)
-            for error in errors[:_MAX_REPORTED_ERRORS]:
-                path = ".".join(str(part) for part in error["loc"]) or "body"
-                resource.add_error(error["msg"], path)
+            _add_validation_errors(resource, exc, "body")
             return False, None
 
     def decorate(func: Callable[Concatenate[S, B, P], R]) -> Callable[Concatenate[S, P], R]:
         spec = replace(_spec_of(func), body=model)
+        return _wrap_with_parsed_input(func, parse, spec)
+
+    return decorate
+
+
+def _add_validation_errors(resource: ApiResource, exc: ValidationError, whole: str) -> None:
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    for error in errors[:_MAX_REPORTED_ERRORS]:
+        path = ".".join(str(part) for part in error["loc"]) or whole
+        resource.add_error(error["msg"], path)
+
+
+def with_query(
+    model: type[Q],
+) -> Callable[[Callable[Concatenate[S, Q, P], R]], Callable[Concatenate[S, P], R]]:
+    """Validate the query string against the pydantic ``model``; pass it as the first argument.
+
+    Each field is a query parameter (named by its alias when it has one) and is documented as
+    one, with its type, constraints, default and ``description``; a ``list[...]`` field reads a
+    repeated parameter (``?tag=a&tag=b``). Values are converted from text as pydantic's lax mode
+    does (``"5"`` for an ``int``, ``"true"`` for a ``bool``), also for a strict model. A bad
+    value gives a 400 envelope with one error per parameter, ``path`` naming it (the shape of
+    :func:`with_body`'s errors); the method is not called. Parameters the model does not
+    declare are left to others (pagination's ``offset``/``limit``, a ``with_args`` parser), so
+    both decorators can stack on one method::
+
+        class ProductQuery(BaseModel):
+            q: Annotated[str, Field(max_length=100)] | None = None
+            sort: Literal["id", "price"] = "id"
+
+        @with_query(ProductQuery)
+        def get(self, query: ProductQuery) -> list[ProductJson]: ...
+    """
+    adapter = type_adapter(model)
+    fields = query_fields(model)
+
+    def parse(resource: ApiResource) -> tuple[bool, Any]:
+        try:
+            return True, query_input(adapter, fields, request.args)
+        except ValidationError as exc:
+            _add_validation_errors(resource, exc, "query")
+            return False, None
+
+    def decorate(func: Callable[Concatenate[S, Q, P], R]) -> Callable[Concatenate[S, P], R]:
+        spec = replace(_spec_of(func), query=model)
         return _wrap_with_parsed_input(func, parse, spec)
 
     return decorate

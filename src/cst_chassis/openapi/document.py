@@ -19,6 +19,7 @@ from flask_restful import reqparse
 from werkzeug.routing import BaseConverter, Rule
 from werkzeug.wrappers import Response as ResponseBase
 
+from cst_chassis._typed_inputs import query_parameters
 from cst_chassis.envelope import ErrorEnvelope, Meta
 from cst_chassis.health import HealthBody
 from cst_chassis.openapi.decorators import _spec_of
@@ -138,6 +139,10 @@ class _Builder:
         if spec.parser is not None:
             for argument in spec.parser.args:
                 self._add_argument(argument, method, parameters, body_properties, body_required)
+        if spec.query is not None:
+            parameters.extend(
+                query_parameters(spec.query, lambda t: self.schemas.of(t, "validation"))
+            )
         operation["parameters"] = parameters
         if spec.body is not None:
             operation["requestBody"] = {
