@@ -156,11 +156,22 @@ def query_parameters(
 def _field_schema(info: FieldInfo, schema_of: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     # The field's type with its constraints (ge, max_length, pattern...); not the FieldInfo
     # itself, whose alias pydantic only honours on a model field.
-    annotation: Any = info.annotation
+    # An absent parameter is the None of ``X | None``: a query string cannot spell null, so the
+    # document shows X alone (else a client could be told that ``?colour=`` means None).
+    annotation: Any = _without_none(info.annotation)
     if info.metadata:
         annotation = Annotated[(annotation, *info.metadata)]
     schema = schema_of(annotation)
     # Filled in later by the document builder; these keys are kept (update() adds to them).
-    if info.default is not PydanticUndefined and info.default_factory is None:
+    if info.default not in (PydanticUndefined, None) and info.default_factory is None:
         schema["default"] = to_jsonable_python(info.default)
     return schema
+
+
+def _without_none(annotation: Any) -> Any:
+    if get_origin(annotation) is Union or get_origin(annotation) is types.UnionType:
+        kept = tuple(arg for arg in get_args(annotation) if arg is not type(None))
+        if len(kept) == 1:
+            return kept[0]
+        return Union[kept]  # noqa: UP007  # built from a tuple at run time
+    return annotation
