@@ -156,7 +156,12 @@ def with_query(
 
         @with_query(ProductQuery)
         def get(self, query: ProductQuery) -> list[ProductJson]: ...
+
+    Raises ``TypeError`` at once when ``model`` is not a ``BaseModel`` subclass.
     """
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        # Each field must be a parameter: a model is what names them.
+        raise TypeError(f"with_query({model!r}): expected a pydantic BaseModel subclass")
     adapter = type_adapter(model)
     fields = query_fields(model)
 
