@@ -29,8 +29,14 @@ from flask_restful.representations.json import output_json
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as ResponseBase
 
+try:  # pydantic is optional (the openapi extra); without it json.dumps fails as it always did
+    from pydantic_core import to_jsonable_python
+except ImportError:  # pragma: no cover - the test extra installs pydantic
+    to_jsonable_python = None  # type: ignore[assignment]  # the fallback is off
+
 from cst_chassis._error_handling import error_parts, report_exception
 from cst_chassis.envelope import ErrorEnvelope, error_envelope
+from cst_chassis.pagination.page import Page
 
 __all__ = ["ChassisApi"]
 
@@ -150,15 +156,51 @@ def _json_error(body: ErrorEnvelope, code: int, headers: list[tuple[str, str]]) 
 def json_response(data: Any, code: int | None = None, headers: Any = None) -> ResponseBase:
     """flask-restful's ``output_json`` output, without the detour through content negotiation.
 
-    Same bytes: ``RESTFUL_JSON`` settings, indent in debug, trailing newline.
+    Same bytes: ``RESTFUL_JSON`` settings, indent in debug, trailing newline. A value ``json``
+    cannot write (a ``datetime``, ``UUID``, ``Decimal``, ``Enum``, model or dataclass under an
+    ``Any``) is written as pydantic would (:func:`_json_default`) instead of failing, unless
+    ``RESTFUL_JSON`` sets its own ``default``.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API
     settings: dict[str, Any] = app.config.get("RESTFUL_JSON", {})
     if app.debug:
         settings.setdefault("indent", 4)
         settings.setdefault("sort_keys", False)
-    body = json.dumps(data, **settings) + "\n"
+    if settings:
+        body = json.dumps(data, **{"default": _json_default, **settings}) + "\n"
+    else:
+        # json.dumps without arguments, plus the fallback: one encoder built once.
+        body = _ENCODER.encode(data) + "\n"
     response: ResponseBase = app.response_class(body, status=code or 200, mimetype=_JSON)
     if headers:
         response.headers.extend(headers)
     return response
+
+
+def bytes_response(body: bytes, code: int, headers: Any) -> ResponseBase:
+    """A JSON response of ready-made bytes (a typed body written by pydantic-core)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API
+    response: ResponseBase = app.response_class(body, status=code, mimetype=_JSON)
+    if headers:
+        response.headers.extend(headers)
+    return response
+
+
+def json_indent() -> int | None:
+    """The indent ``json_response`` would use: ``RESTFUL_JSON["indent"]``, else 4 in debug."""
+    settings = current_app.config.get("RESTFUL_JSON") or {}
+    indent = settings.get("indent", 4 if current_app.debug else None)
+    return indent if isinstance(indent, int) else None
+
+
+def _json_default(value: Any) -> Any:
+    # json.dumps calls this only for what it cannot write itself, so plain bodies keep their
+    # bytes. A Page goes out as its items, the rest as pydantic's JSON mode would write it.
+    if isinstance(value, Page):
+        return list(value.items)
+    if to_jsonable_python is None:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return to_jsonable_python(value)
+
+
+_ENCODER = json.JSONEncoder(default=_json_default)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import flask_restful
 from flask import current_app, request
@@ -17,9 +17,19 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.wrappers import Response as ResponseBase
 
-from cst_chassis.api import ChassisApi, error_response, json_response, takes_json_shortcut
+from cst_chassis.api import (
+    ChassisApi,
+    bytes_response,
+    error_response,
+    json_indent,
+    json_response,
+    takes_json_shortcut,
+)
 from cst_chassis.envelope import ErrorItem, Meta, error_envelope, success_envelope
 from cst_chassis.pagination_mixin import ApiPaginatedMixin
+
+if TYPE_CHECKING:
+    from cst_chassis._serialize import ResponseSerializer
 
 __all__ = ["ApiPaginatedMixin", "ApiResource"]
 
@@ -44,6 +54,11 @@ class ApiResource(Resource):
       ``method_decorators``.
     - ``_before_method`` (the pagination mixin's parameter checks) runs inside
       ``method_decorators``, just before the method: an auth decorator answers first.
+    - A method whose return annotation is not plain JSON (a pydantic model, a dataclass, a
+      ``TypedDict``, ``datetime``, ``UUID``, ``Decimal``, an ``Enum``, ``Page[T]``...) has its
+      success body validated against it and written by pydantic-core, only the annotated
+      fields; a value that does not fit is a 500 (needs pydantic: the ``openapi`` extra). Built
+      once when the class is registered; see :mod:`cst_chassis._serialize`.
     """
 
     # Names of the HTTP methods this class implements as coroutine functions, computed once per
@@ -57,6 +72,9 @@ class ApiResource(Resource):
     # Whether that Api renders through flask-restful's own make_response (a subclass that
     # overrides it must see every response, so the JSON shortcut is off).
     _stock_make_response: ClassVar[bool] = False
+    # Per HTTP method, the serializer of its annotated body (empty: every body is plain JSON,
+    # written as flask-restful writes it). Built when the class is registered.
+    _serializers: ClassVar[dict[str, ResponseSerializer]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -74,6 +92,8 @@ class ApiResource(Resource):
             flask_restful.Api.make_response,
             ChassisApi.make_response,
         }
+        if "_serializers" not in cls.__dict__:
+            cls._serializers = _response_serializers(cls)
         return super().as_view(name, *class_args, **class_kwargs)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -115,11 +135,17 @@ class ApiResource(Resource):
                 body: Any = error_envelope(self.errors)
                 code = max(code, 400)
             else:
+                serializers = self._serializers
+                serializer = serializers.get(method) if serializers and code < 400 else None
+                if serializer is not None:
+                    data = serializer.validate(data)
                 body = success_envelope(data)
                 extra_headers = self._extend_meta(body["meta"])
                 if extra_headers:
                     headers = Headers(headers)
                     headers.extend(extra_headers)
+                if serializer is not None:
+                    return self._typed_response(serializer, body, code, headers)
             api = self._api
             if self._stock_make_response and api is not None and takes_json_shortcut(api):
                 # The bytes flask-restful's output_json would send, without its negotiation.
@@ -127,6 +153,16 @@ class ApiResource(Resource):
             return body, code, headers
         except Exception as exc:  # the envelope's promise: one shape, no traceback to the client
             return error_response(self._api, exc)
+
+    def _typed_response(
+        self, serializer: ResponseSerializer, body: Any, code: int, headers: Any
+    ) -> Any:
+        api = self._api
+        if api is None or (self._stock_make_response and takes_json_shortcut(api)):
+            return bytes_response(serializer.envelope_json(body, json_indent()), code, headers)
+        # Another representation (or an Api that renders itself): JSON-ready values for it.
+        body["data"] = serializer.jsonable(body["data"])
+        return body, code, headers
 
     def _with_before_hook(self, meth: Callable[..., Any]) -> Callable[..., Any]:
         # Inside the decorators, so an auth decorator's 401 wins over a pagination 400.
@@ -157,6 +193,15 @@ def _unpack(rv: Any) -> tuple[Any, int, Any]:
         if len(rv) == 2:
             return rv[0], rv[1] or 200, {}
     return rv, 200, {}
+
+
+def _response_serializers(cls: type[ApiResource]) -> dict[str, ResponseSerializer]:
+    try:
+        # Imported at registration, not at import: pydantic is optional (the openapi extra).
+        from cst_chassis._serialize import serializers_for
+    except ImportError:  # no pydantic: every body is written as flask-restful writes it
+        return {}
+    return serializers_for(cls)
 
 
 def _api_of(cls: type[Resource]) -> flask_restful.Api | None:

@@ -9,25 +9,34 @@ the chassis's ``ErrorEnvelope``, pagination from ``ApiPaginatedMixin`` and the l
 from __future__ import annotations
 
 import inspect
+import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, get_origin
 
 from flask import Flask
 from flask_restful import reqparse
+from pydantic import PydanticUserError
 from werkzeug.routing import BaseConverter, Rule
-from werkzeug.wrappers import Response as ResponseBase
 
 from cst_chassis._typed_inputs import query_parameters
 from cst_chassis.envelope import ErrorEnvelope, Meta
 from cst_chassis.health import HealthBody
+from cst_chassis.openapi._returns import (
+    NO_BODY,
+    fields_schema,
+    marshal_of,
+    return_annotation,
+    success_bodies,
+)
 from cst_chassis.openapi.decorators import _spec_of
 from cst_chassis.openapi.schemas import (
     OpenAPIError,
     _argument_schema,
     _converter_schema,
     _Schemas,
+    type_adapter,
 )
 from cst_chassis.pagination import MAX_OFFSET
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
@@ -37,6 +46,8 @@ if TYPE_CHECKING:
     from cst_chassis.config import ChassisConfig
 
 __all__ = ["build_document"]
+
+logger: logging.Logger = logging.getLogger("cst_chassis")
 
 OPENAPI_VERSION = "3.1.0"
 _METHODS = ("get", "put", "post", "delete", "patch")
@@ -156,8 +167,9 @@ class _Builder:
             operation["requestBody"] = {"required": True, "content": {_JSON: {"schema": schema}}}
 
         responses: dict[str, Any] = {}
+        where = f"{view_class.__qualname__}.{method}"
         for status, body in _success_statuses(func, view_class, method).items():
-            responses[str(status)] = self._success_response(body, paginated)
+            responses[str(status)] = self._success_response(body, paginated, where)
         errors = {405, 500} | spec.error_statuses
         if len(parameters) > 1 or "requestBody" in operation:
             errors.add(400)
@@ -181,10 +193,17 @@ class _Builder:
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 
-    def _success_response(self, body: Any, paginated: bool) -> dict[str, Any]:
+    def _success_response(self, body: Any, paginated: bool, where: str) -> dict[str, Any]:
         headers = self._operation_id_header()
-        if body is _NO_SCHEMA:  # a Response object: the chassis does not envelope it
+        if body is NO_BODY:  # a Response object: the chassis does not envelope it
             return {"description": "Success", "headers": headers}
+        data: dict[str, Any]
+        if isinstance(body, _Inline):
+            data = body.schema
+        elif _describable(body, where):
+            data = self.schemas.of(body)
+        else:
+            data = {"description": "Not described (see the service's log)."}
         meta = self.schemas.of(Meta)
         if paginated:
             meta = {"allOf": [meta], "required": ["operation_id", "pagination"]}
@@ -194,7 +213,7 @@ class _Builder:
             }
         envelope = {
             "type": "object",
-            "properties": {"meta": meta, "data": self.schemas.of(body)},
+            "properties": {"meta": meta, "data": data},
             "required": ["meta", "data"],
         }
         return {
@@ -294,8 +313,6 @@ _ERROR_DESCRIPTIONS: dict[int, str] = {
     504: "The request ran longer than CST_ASYNC_TIMEOUT.",
 }
 
-_NO_SCHEMA = object()
-
 
 def _summary(func: Callable[..., Any], view_class: type) -> dict[str, str]:
     doc = inspect.getdoc(func) or inspect.getdoc(view_class) or ""
@@ -307,23 +324,54 @@ def _summary(func: Callable[..., Any], view_class: type) -> dict[str, str]:
 
 
 def _success_statuses(func: Callable[..., Any], view_class: type, method: str) -> dict[int, Any]:
+    marshal = marshal_of(view_class, method, func)
     try:
-        hints = get_type_hints(func, include_extras=True)
+        annotation = return_annotation(func)
     except Exception as exc:  # NameError, TypeError: anything that stops the annotation resolving
+        if marshal is not None:  # the fields say what is sent; the annotation only the status
+            return {200: _fields_body(marshal, many=False)}
         raise OpenAPIError(
             f"{view_class.__qualname__}.{method}: its annotations do not resolve ({exc}); "
             "import the types it names at module level"
         ) from exc
-    annotation = hints.get("return", Any)
-    if isinstance(annotation, type) and issubclass(annotation, ResponseBase):
-        return {200: _NO_SCHEMA}
-    if get_origin(annotation) is tuple:
-        args = get_args(annotation)
-        if len(args) in (2, 3) and get_origin(args[1]) is Literal:
-            return {int(code): args[0] for code in get_args(args[1])}
-        if len(args) in (2, 3) and args[1] is int:
-            return {200: args[0]}
-    return {200: annotation}
+    bodies = success_bodies(annotation)
+    if marshal is None:
+        return bodies
+    # marshal_with shapes the output whatever the annotation names (often the plain class the
+    # method returns, which pydantic cannot describe); the annotation still gives the statuses
+    # and whether a list is returned.
+    return {
+        status: _fields_body(marshal, many=get_origin(body) in (list, Sequence))
+        for status, body in bodies.items()
+    }
+
+
+@dataclass(frozen=True)
+class _Inline:
+    """A body whose JSON Schema is written here, not by pydantic (``marshal_with`` fields)."""
+
+    schema: dict[str, Any]
+
+
+def _fields_body(marshal: Any, many: bool) -> _Inline:
+    return _Inline(fields_schema(marshal.fields, marshal.envelope, many))
+
+
+def _describable(body: Any, where: str) -> bool:
+    # A type pydantic cannot describe (a plain class) leaves its body undescribed, with a
+    # warning, rather than failing the whole document.
+    try:
+        type_adapter(body).json_schema(mode="serialization")
+    except PydanticUserError as exc:
+        logger.warning(
+            "%s: its success body is left undescribed in the OpenAPI document: pydantic "
+            "cannot describe %r (%s)",
+            where,
+            body,
+            type(exc).__name__,
+        )
+        return False
+    return True
 
 
 def _openapi_path(rule: Rule) -> str:
