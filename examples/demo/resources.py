@@ -24,7 +24,7 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TypedDict, cast
+from typing import TypedDict
 
 from flask import current_app
 from flask_restful import abort
@@ -138,7 +138,7 @@ class ProductQuote(ApiResource):
         if created_at.tzinfo is None:  # SQLite returns times without their zone
             created_at = created_at.replace(tzinfo=UTC)
         unit_price = (Decimal(product.price_cents) / 100 * RATES[query.currency]).quantize(CENT)
-        quote = Quote(
+        return Quote(
             quote_id=uuid.uuid4(),
             product_id=product_id,
             quantity=query.quantity,
@@ -148,8 +148,6 @@ class ProductQuote(ApiResource):
             product_created_at=created_at,
             valid_until=datetime.now(UTC) + QUOTE_VALIDITY,
         )
-        # JSON-ready until the chassis serializes models from the annotation (issue 24, item 1).
-        return cast("Quote", quote.model_dump(mode="json"))
 
 
 class RelayJson(TypedDict):
