@@ -7,6 +7,7 @@ database and fail there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -308,3 +309,31 @@ def test_what_json_schema_does_not_call_an_integer_is_refused(service: Flask, ra
     response = service.test_client().post("/things", data=body, content_type="application/json")
     assert response.status_code == 400
     assert [e["path"] for e in _errors(response)] == ["id"]
+
+
+def _patterns_accept(schema: dict[str, Any], text: str) -> bool:
+    # JSON Schema's "pattern" (a search, not a full match), here and under "allOf".
+    patterns = [schema.get("pattern")] + [s.get("pattern") for s in schema.get("allOf", [])]
+    return all(re.search(p, text) for p in patterns if p is not None)
+
+
+@pytest.mark.parametrize("refuse", [True, False])
+def test_the_document_says_which_strings_refuse_nul(make_app: AppFactory, refuse: bool) -> None:
+    # A request the document allows must be accepted: with NUL refused, it says so.
+    app = make_app(CST_REFUSE_NUL=str(refuse).lower())
+    api = ChassisApi(app)
+    api.add_resource(Things, "/things")
+    api.add_resource(ThingByName, "/things/by-name/<name>")
+    document = build_document(app)
+    body_name = document["components"]["schemas"]["ThingIn"]["properties"]["name"]
+    (query,) = [p for p in document["paths"]["/things"]["get"]["parameters"] if p["in"] == "query"]
+    (path,) = [
+        p
+        for p in document["paths"]["/things/by-name/{name}"]["get"]["parameters"]
+        if p["in"] == "path"
+    ]
+    for schema in (body_name, query["schema"], path["schema"]):
+        assert _patterns_accept(schema, "a\x00b") is not refuse, schema
+        assert _patterns_accept(schema, "ab")
+    # Responses are not requests: their strings are described as before.
+    assert "pattern" not in str(document["components"]["schemas"].get("ErrorItem", {}))

@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel, ConfigDict, Field
 
 from cst_chassis import ChassisApi
+from cst_chassis._inputs import NUL_FREE_PATTERN
 from cst_chassis.openapi import build_document, with_args, with_body, with_query
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from tests.conftest import AppFactory
@@ -195,6 +196,7 @@ def test_each_field_is_a_documented_query_parameter(app: Flask) -> None:
         "type": "string",
         "maxLength": 10,
         "description": "Text the name contains.",
+        "pattern": NUL_FREE_PATTERN,  # CST_REFUSE_NUL, on by default
     }
     assert query["sort-by"]["schema"] == {
         "default": "id",
@@ -207,7 +209,7 @@ def test_each_field_is_a_documented_query_parameter(app: Flask) -> None:
         "minimum": 0,
         "maximum": 2**31 - 1,
     }
-    assert query["tag"]["schema"]["type"] == "array"
+    assert query["tag"]["schema"]["items"] == {"type": "string", "pattern": NUL_FREE_PATTERN}
     assert query["tag"]["style"] == "form" and query["tag"]["explode"] is True
     assert query["colour"]["schema"] == {"$ref": "#/components/schemas/Colour"}
     assert query["since"]["schema"] == {"type": "string", "format": "date"}

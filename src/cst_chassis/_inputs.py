@@ -40,10 +40,12 @@ __all__ = [
     "INT32_MIN",
     "INT64_MAX",
     "INT64_MIN",
+    "NUL_FREE_PATTERN",
     "NUL_MESSAGE",
     "BoundedIntegerConverter",
     "Int32Converter",
     "NulRefusingRequestMixin",
+    "exclude_nul",
     "install_input_bounds",
     "nul_error",
     "nul_path",
@@ -54,6 +56,8 @@ INT64_MAX = 2**63 - 1
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 NUL_MESSAGE = "must not contain NUL characters (\\u0000)"
+NUL_FREE_PATTERN = "^[^\\u0000]*$"
+"""What the document says of every string the chassis refuses NUL in (``CST_REFUSE_NUL``)."""
 
 # How JSON writes NUL: a raw control character is invalid JSON, so this escape is the only way
 # (``\\u0000`` is a backslash followed by text, a false alarm settled by the walk below).
@@ -124,6 +128,24 @@ def _variable_name(url_map: Map, converter: object) -> str | None:
             if candidate is converter:
                 return name
     return None
+
+
+def exclude_nul(schema: dict[str, Any]) -> None:
+    """Add :data:`NUL_FREE_PATTERN` to a JSON Schema for text (in place), or to its items.
+
+    A schema-valid request must be accepted: where NUL is refused, the document says so (a
+    client, or schemathesis, then never takes ``"a\\u0000b"`` for valid). A string with a
+    ``pattern`` of its own gets the second one under ``allOf``; ``format``/``enum`` strings and
+    other types are left alone (a UUID or a choice cannot hold NUL anyway).
+    """
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        exclude_nul(schema["items"])
+    if schema.get("type") != "string" or "enum" in schema or "format" in schema:
+        return
+    if "pattern" not in schema:
+        schema["pattern"] = NUL_FREE_PATTERN
+    elif schema["pattern"] != NUL_FREE_PATTERN:
+        schema.setdefault("allOf", []).append({"pattern": NUL_FREE_PATTERN})
 
 
 def nul_error(path: str) -> BadRequest:

@@ -23,15 +23,27 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticUndefined, to_jsonable_python
+
+from cst_chassis._inputs import exclude_nul
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pydantic.fields import FieldInfo
+    from pydantic.json_schema import JsonSchemaValue
+    from pydantic_core import core_schema
     from werkzeug.datastructures import MultiDict
 
-__all__ = ["QueryField", "query_fields", "query_input", "query_parameters", "validate_json_body"]
+__all__ = [
+    "NulFreeStrings",
+    "QueryField",
+    "query_fields",
+    "query_input",
+    "query_parameters",
+    "validate_json_body",
+]
 
 T = TypeVar("T")
 
@@ -175,3 +187,18 @@ def _without_none(annotation: Any) -> Any:
             return kept[0]
         return Union[kept]  # noqa: UP007  # built from a tuple at run time
     return annotation
+
+
+class NulFreeStrings(GenerateJsonSchema):
+    """pydantic's schema generator, saying of input strings that they hold no NUL.
+
+    Used for the document when ``CST_REFUSE_NUL`` is on: request bodies and typed query
+    parameters (validation mode) then show :data:`~cst_chassis._inputs.NUL_FREE_PATTERN`;
+    responses (serialization mode) are described as before.
+    """
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        json_schema = super().str_schema(schema)
+        if self.mode == "validation":
+            exclude_nul(json_schema)
+        return json_schema

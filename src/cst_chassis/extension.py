@@ -26,7 +26,7 @@ from cst_chassis.metrics import install_metrics
 from cst_chassis.middleware import OperationIdMiddleware
 from cst_chassis.pagination.secret import guard_view_functions
 from cst_chassis.probes import register_liveness_endpoint
-from cst_chassis.state import EXTENSION_KEY, ChassisState, get_state
+from cst_chassis.state import EXTENSION_KEY, ChassisState
 
 if TYPE_CHECKING:
     from cst_chassis.typing import DatabaseLike, HealthCheck
