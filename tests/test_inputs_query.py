@@ -1,4 +1,4 @@
-"""``@with_query(Model)``: typed query parameters, parsed, validated, documented (issue 24)."""
+"""``@with_query``/``@with_headers``: typed parameters, parsed, validated, documented (issue 24)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cst_chassis import ChassisApi
 from cst_chassis._inputs import NUL_FREE_PATTERN
-from cst_chassis.openapi import build_document, with_args, with_body, with_query
+from cst_chassis.openapi import build_document, with_args, with_body, with_headers, with_query
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from tests.conftest import AppFactory
 
@@ -219,4 +219,68 @@ def test_each_field_is_a_documented_query_parameter(app: Flask) -> None:
     assert {p["name"]: p.get("required", False) for p in mixed if p["in"] == "query"} == {
         "verbose": False,
         "day": True,
+    }
+
+
+# -- headers (with_headers) -----------------------------------------------------------------
+
+
+class Tenant(BaseModel):
+    x_tenant: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$", description="Whose data.")]
+    x_priority: Annotated[int, Field(ge=0, le=9)] = 5
+    trace: str | None = Field(None, alias="X-Trace-Tag")
+
+
+class Report(ApiResource):
+    @with_query(Required)
+    @with_headers(Tenant)
+    def get(self, tenant: Tenant, query: Required) -> dict[str, Any]:
+        return {**tenant.model_dump(), "day": query.day.isoformat()}
+
+
+@pytest.fixture
+def report_app(make_app: AppFactory) -> Flask:
+    app = make_app()
+    ChassisApi(app).add_resource(Report, "/report")
+    return app
+
+
+def test_the_method_gets_the_typed_headers(report_app: Flask) -> None:
+    response = report_app.test_client().get(
+        "/report?day=2024-03-01",
+        headers={"X-Tenant": "acme", "x-priority": "7", "X-Trace-Tag": "t1"},
+    )
+    assert response.get_json()["data"] == {
+        "x_tenant": "acme",
+        "x_priority": 7,
+        "trace": "t1",
+        "day": "2024-03-01",
+    }
+
+
+def test_a_bad_or_missing_header_is_a_400_naming_the_header(report_app: Flask) -> None:
+    client = report_app.test_client()
+    missing = client.get("/report?day=2024-03-01")
+    assert [e["path"] for e in missing.get_json()["errors"]] == ["X-Tenant"]
+    bad = client.get("/report?day=2024-03-01", headers={"X-Tenant": "ACME!", "X-Priority": "10"})
+    assert bad.status_code == 400
+    assert sorted(e["path"] for e in bad.get_json()["errors"]) == ["X-Priority", "X-Tenant"]
+
+
+def test_each_header_field_is_a_documented_header_parameter(report_app: Flask) -> None:
+    document = build_document(report_app)
+    validate(document)
+    headers = {
+        p["name"]: p
+        for p in document["paths"]["/report"]["get"]["parameters"]
+        if p["in"] == "header" and p["name"] != "X-Operation-ID"
+    }
+    assert list(headers) == ["X-Tenant", "X-Priority", "X-Trace-Tag"]
+    assert headers["X-Tenant"]["required"] is True
+    assert headers["X-Tenant"]["description"] == "Whose data."
+    assert headers["X-Priority"]["schema"] == {
+        "default": 5,
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 9,
     }

@@ -1,7 +1,8 @@
 """Inputs read through their pydantic types: typed query strings, and JSON Schema's integers.
 
-- :func:`query_input` / :func:`query_parameters`: what ``@with_query(Model)`` parses from
-  ``request.args`` and what it documents, one query parameter per field of the model.
+- :func:`parameters_input` / :func:`parameter_objects`: what ``@with_query(Model)`` and
+  ``@with_headers(Model)`` parse from ``request.args`` / ``request.headers`` and what they
+  document, one parameter per field of the model.
 - :func:`validate_json_body`: ``with_body``'s validation with JSON Schema's number semantics.
   In JSON Schema ``18680.0`` *is* an integer (a number whose fraction is zero), so a body the
   document allows must be accepted; pydantic's strict mode refuses it (and its lax mode would
@@ -20,7 +21,17 @@ import types
 import typing
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    Literal,
+    Protocol,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import GenerateJsonSchema
@@ -34,14 +45,14 @@ if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
     from pydantic.json_schema import JsonSchemaValue
     from pydantic_core import core_schema
-    from werkzeug.datastructures import MultiDict
 
 __all__ = [
     "NulFreeStrings",
-    "QueryField",
-    "query_fields",
-    "query_input",
-    "query_parameters",
+    "Parameter",
+    "ParameterLocation",
+    "model_parameters",
+    "parameter_objects",
+    "parameters_input",
     "validate_json_body",
 ]
 
@@ -94,21 +105,33 @@ def _integral_as_int(text: str) -> int | float:
     return float(text)
 
 
-class QueryField(typing.NamedTuple):
-    """One field of a query model: its parameter name and whether it repeats (``?a=1&a=2``)."""
+ParameterLocation = Literal["query", "header"]
+
+
+class Parameter(typing.NamedTuple):
+    """One field of a parameter model: its name in the request, its key in the model's input
+    (the alias, else the field name), and whether it repeats (``?a=1&a=2``)."""
 
     name: str
+    key: str
     repeated: bool
 
 
-def query_fields(model: type[BaseModel]) -> dict[str, QueryField]:
-    """The parameters of ``model``, by field name: the alias when it has one, else the name."""
-    return {
-        name: QueryField(
-            field.alias if isinstance(field.alias, str) else name, _is_sequence(field.annotation)
-        )
-        for name, field in model.model_fields.items()
-    }
+def model_parameters(model: type[BaseModel], location: ParameterLocation) -> dict[str, Parameter]:
+    """The parameters of ``model``, by field name.
+
+    A query parameter is named by the field's alias, else its name; a header by the alias, else
+    the name with ``_`` written ``-`` (``x_priority`` reads ``X-Priority``; header names are
+    case-insensitive).
+    """
+    parameters = {}
+    for name, field in model.model_fields.items():
+        key = field.alias if isinstance(field.alias, str) else name
+        request_name = key
+        if key == name and location == "header":
+            request_name = "-".join(part.capitalize() for part in name.split("_"))
+        parameters[name] = Parameter(request_name, key, _is_sequence(field.annotation))
+    return parameters
 
 
 def _is_sequence(annotation: object) -> bool:
@@ -120,46 +143,53 @@ def _is_sequence(annotation: object) -> bool:
     return (origin or annotation) in _SEQUENCES
 
 
-def query_input(
-    adapter: TypeAdapter[T], fields: Mapping[str, QueryField], args: MultiDict[str, str]
+class _ParameterSource(Protocol):
+    def get(self, key: str) -> str | None: ...
+    def getlist(self, key: str) -> list[str]: ...
+
+
+def parameters_input(
+    adapter: TypeAdapter[T], parameters: Mapping[str, Parameter], source: _ParameterSource
 ) -> T:
-    """Validate the query parameters ``args`` for the model of ``adapter``.
+    """Validate the parameters found in ``source`` (``request.args`` or ``request.headers``).
 
     Only the model's parameters are read (pagination's ``offset``/``limit``, reqparse's own
     arguments and unknown ones are left alone); a repeated field takes every value, another one
-    the first. Query values are text, so they are converted as pydantic's lax mode converts
-    text (``"5"`` for an ``int``, ``"true"`` for a ``bool``), also for a strict model.
-    Raises ``ValidationError`` with one error per bad parameter, ``loc`` starting with its name.
+    the first. Values are text, so they are converted as pydantic's lax mode converts text
+    (``"5"`` for an ``int``, ``"true"`` for a ``bool``), also for a strict model. Raises
+    ``ValidationError`` with one error per bad parameter, ``loc`` starting with its key.
     """
     values: dict[str, Any] = {}
-    for name, repeated in fields.values():
+    for name, key, repeated in parameters.values():
         if repeated:
-            found = args.getlist(name)
+            found = source.getlist(name)
             if found:
-                values[name] = found
-        elif (value := args.get(name)) is not None:
-            values[name] = value
+                values[key] = found
+        elif (value := source.get(name)) is not None:
+            values[key] = value
     return adapter.validate_python(values, strict=False)
 
 
-def query_parameters(
-    model: type[BaseModel], schema_of: Callable[[Any], dict[str, Any]]
+def parameter_objects(
+    model: type[BaseModel],
+    location: ParameterLocation,
+    schema_of: Callable[[Any], dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """OpenAPI query parameter objects for ``model``'s fields.
+    """OpenAPI parameter objects (``in: query`` or ``header``) for ``model``'s fields.
 
     ``schema_of(annotation)`` returns the (validation) schema slot the document fills in.
     """
     parameters: list[dict[str, Any]] = []
-    fields = query_fields(model)
+    fields = model_parameters(model, location)
     for name, info in model.model_fields.items():
-        parameter_name, repeated = fields[name]
+        parameter_name, _, repeated = fields[name]
         schema = _field_schema(info, schema_of)
-        parameter: dict[str, Any] = {"name": parameter_name, "in": "query", "schema": schema}
+        parameter: dict[str, Any] = {"name": parameter_name, "in": location, "schema": schema}
         if info.is_required():
             parameter["required"] = True
         if info.description:
             parameter["description"] = info.description
-        if repeated:
+        if repeated and location == "query":
             parameter.update(style="form", explode=True)
         parameters.append(parameter)
     return parameters

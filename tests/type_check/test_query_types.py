@@ -1,4 +1,4 @@
-"""Checked by mypy --strict: ``with_query`` passes the model's type to the method.
+"""Checked by mypy --strict: ``with_query``/``with_headers`` pass the model's type on.
 
 ``warn_unused_ignores`` is on, so each ``type: ignore`` below asserts that mypy still rejects the
 line. The functions also run under pytest.
@@ -12,7 +12,7 @@ import pytest
 from flask_restful import reqparse
 from pydantic import BaseModel
 
-from cst_chassis.openapi import with_args, with_query
+from cst_chassis.openapi import with_args, with_headers, with_query
 from cst_chassis.resources import ApiResource
 
 
@@ -33,6 +33,18 @@ class Things(ApiResource):
     @with_query(Search)
     async def put(self, query: Search, args: reqparse.Namespace, thing_id: int) -> int:
         return thing_id
+
+
+class Headers(BaseModel):
+    x_tenant: str
+
+
+class Reports(ApiResource):
+    @with_headers(Headers)
+    @with_query(Search)
+    def get(self, query: Search, headers: Headers) -> str:
+        assert_type(headers, Headers)
+        return headers.x_tenant
 
 
 class WrongModel(ApiResource):

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, get_origin
 
 from flask import Flask
 from flask_restful import reqparse
-from pydantic import PydanticUserError
+from pydantic import BaseModel, PydanticUserError
 from pydantic.json_schema import GenerateJsonSchema
 from werkzeug.routing import BaseConverter, Rule
 
 from cst_chassis._inputs import exclude_nul
-from cst_chassis._typed_inputs import NulFreeStrings, query_parameters
+from cst_chassis._typed_inputs import NulFreeStrings, ParameterLocation, parameter_objects
 from cst_chassis.envelope import ErrorEnvelope, Meta
 from cst_chassis.health import HealthBody
 from cst_chassis.openapi._returns import (
@@ -162,10 +162,15 @@ class _Builder:
                     exclude_nul(parameter["schema"])
             for property_schema in body_properties.values():
                 exclude_nul(property_schema)
-        if spec.query is not None:
-            parameters.extend(
-                query_parameters(spec.query, lambda t: self.schemas.of(t, "validation"))
-            )
+        models: list[tuple[ParameterLocation, type[BaseModel] | None]] = [
+            ("query", spec.query),
+            ("header", spec.headers),
+        ]
+        for location, model in models:
+            if model is not None:
+                parameters.extend(
+                    parameter_objects(model, location, lambda t: self.schemas.of(t, "validation"))
+                )
         operation["parameters"] = parameters
         if spec.body is not None:
             operation["requestBody"] = {
