@@ -159,7 +159,7 @@ def json_response(data: Any, code: int | None = None, headers: Any = None) -> Re
     Same bytes: ``RESTFUL_JSON`` settings, indent in debug, trailing newline. A value ``json``
     cannot write (a ``datetime``, ``UUID``, ``Decimal``, ``Enum``, model or dataclass under an
     ``Any``) is written as pydantic would (:func:`_json_default`) instead of failing, unless
-    ``RESTFUL_JSON`` sets its own ``default``.
+    ``RESTFUL_JSON`` sets its own ``default`` or encoder ``cls``.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API
     settings: dict[str, Any] = app.config.get("RESTFUL_JSON", {})
@@ -167,7 +167,9 @@ def json_response(data: Any, code: int | None = None, headers: Any = None) -> Re
         settings.setdefault("indent", 4)
         settings.setdefault("sort_keys", False)
     if settings:
-        body = json.dumps(data, **{"default": _json_default, **settings}) + "\n"
+        if "default" not in settings and "cls" not in settings:  # a user's encoder decides
+            settings = {**settings, "default": _json_default}
+        body = json.dumps(data, **settings) + "\n"
     else:
         # json.dumps without arguments, plus the fallback: one encoder built once.
         body = _ENCODER.encode(data) + "\n"
