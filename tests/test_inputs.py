@@ -180,6 +180,7 @@ def test_routes_added_before_init_app_are_bounded_too() -> None:
     CstMicroChassis(app)
     client = app.test_client()
     assert client.get(f"/big-things/{INT64_MAX + 1}").status_code == 404
+    assert client.get("/big-things/" + "9" * 5000).status_code == 404
     response = client.get("/things/by-name/a%00b")
     assert response.status_code == 400
     assert _errors(response)[0]["path"] == "name"

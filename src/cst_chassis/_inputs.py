@@ -25,7 +25,13 @@ import json
 from typing import TYPE_CHECKING, Any, cast
 
 from werkzeug.exceptions import BadRequest
-from werkzeug.routing import IntegerConverter, Map, PathConverter, UnicodeConverter
+from werkzeug.routing import (
+    IntegerConverter,
+    Map,
+    PathConverter,
+    UnicodeConverter,
+    ValidationError,
+)
 from werkzeug.utils import cached_property
 
 if TYPE_CHECKING:
@@ -85,6 +91,13 @@ class BoundedIntegerConverter(IntegerConverter):
         super().__init__(map, fixed_digits, min, max, signed)
         _bound(self, self.default_min, self.default_max)
 
+    def to_python(self, value: str) -> Any:
+        # Digits past the bounds' are out of range without converting them: int() of 5,000
+        # digits raises ValueError, which Werkzeug 2.3 does not catch (a 500).
+        if len(value.lstrip("-").lstrip("0")) > _digits(self):
+            raise ValidationError()
+        return super().to_python(value)
+
 
 class Int32Converter(BoundedIntegerConverter):
     """``<int32:id>``: an id for a 32-bit ``integer`` column (``0..2**31-1``; signed: from
@@ -99,6 +112,12 @@ def _bound(converter: IntegerConverter, lowest: int, highest: int) -> None:
         converter.max = highest
     if converter.min is None:
         converter.min = lowest if converter.signed else 0
+
+
+def _digits(converter: IntegerConverter) -> int:
+    return max(
+        len(str(abs(bound))) for bound in (converter.min, converter.max) if bound is not None
+    )
 
 
 class _NulRefusingMixin:
@@ -252,6 +271,9 @@ def _upgrade_rule_converters(converters: dict[str, BaseConverter], refuse_nul: b
         if kind is IntegerConverter:
             assert isinstance(converter, IntegerConverter)
             _bound(converter, INT64_MIN, INT64_MAX)
+            bounded = object.__new__(BoundedIntegerConverter)
+            bounded.__dict__.update(converter.__dict__)
+            converters[name] = bounded
         elif refuse_nul and kind in (UnicodeConverter, PathConverter):
             refusing: type[BaseConverter] = (
                 NulRefusingUnicodeConverter
