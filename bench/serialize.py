@@ -88,7 +88,7 @@ class ByHand(ApiResource):
 
 
 def chassis_path() -> Callable[[], bytes]:
-    serializer = serializers_for(Typed)["get"]
+    serializer = serializers_for(Typed, ["get"])["get"]
 
     def run() -> bytes:
         data = serializer.validate(PAGE)

@@ -91,3 +91,23 @@ def test_callgrind_harness_counts_what_the_metrics_cost(tmp_path: Path) -> None:
     # size the two variants do not order reliably: the ratio needs the documented --extra 400.)
     assert all(100_000 < counts[variant] < 5_000_000 for variant in ("off", "on"))
     assert document["results"]["on / off"] == counts["on"] / counts["off"]
+
+
+def test_serialize_bench_writes_a_page_of_models_both_ways(tmp_path: Path) -> None:
+    # Exit status 1 means the ratio missed its target: noise at this size, not a fault.
+    document = _run(
+        "serialize.py",
+        "--rounds",
+        "1",
+        "--calls",
+        "3",
+        "--no-pin",
+        out=tmp_path / "s.json",
+        ok=(0, 1),
+    )
+    results = document["results"]
+    shown = json.loads((BENCH / "results" / "serialize.json").read_text(encoding="utf-8"))
+    assert set(results["median_us"]) == set(shown["results"]["median_us"])
+    assert set(results["ratios"]) == set(shown["results"]["ratios"])
+    assert results["items"] == 100
+    assert all(value > 0 for value in results["median_us"].values())

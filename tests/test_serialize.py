@@ -345,3 +345,29 @@ def test_typed_bodies_work_on_a_plain_flask_restful_api(app: Flask) -> None:
 
     response = _client(app, (R, "/r"), api=flask_restful.Api).get("/r")
     assert response.get_json()["data"] == {"id": 4, "name": "d"}
+
+
+def test_an_instance_built_without_validation_that_does_not_serialize_is_a_500(
+    app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class R(ApiResource):
+        def get(self) -> User:
+            # model_construct skips validation: the wrong type surfaces when it is written.
+            return User.model_construct(id="secret-id-text", name="x")
+
+    capsys.readouterr()
+    response = _get(app, R)
+    assert response.status_code == 500
+    assert b"secret-id-text" not in response.data
+    log = capsys.readouterr().out
+    assert "R.get returned a value that does not serialize as its return annotation" in log
+    assert "at field id: expected int" in log
+    assert "secret-id-text" not in log
+
+
+def test_a_page_under_a_plain_annotation_is_sent_as_its_items(app: Flask) -> None:
+    class R(ApiResource):
+        def get(self) -> Any:
+            return Page(items=[{"id": 1}], offset=0, limit=1, has_next=False, has_prev=False)
+
+    assert _get(app, R).get_json()["data"] == [{"id": 1}]

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from typing import Any
 
-from pydantic import PydanticSchemaGenerationError, TypeAdapter, ValidationError
+from pydantic import PydanticUserError, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
 from typing_extensions import TypedDict
 
@@ -39,7 +40,6 @@ __all__ = ["ResponseSerializer", "ResponseTypeError", "serializers_for"]
 
 logger: logging.Logger = logging.getLogger("cst_chassis")
 
-_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 # At most this many problems are named in the log line of a value that does not fit.
 _MAX_REPORTED = 10
 # pydantic's serializer warnings name the field and the expected type, then the value: keep the
@@ -114,8 +114,8 @@ class ResponseSerializer:
         )
 
 
-def serializers_for(view_class: type) -> dict[str, ResponseSerializer]:
-    """One serializer per HTTP method of ``view_class`` whose return annotation is not plain.
+def serializers_for(view_class: type, methods: Iterable[str]) -> dict[str, ResponseSerializer]:
+    """One serializer per method of ``methods`` on ``view_class`` whose annotation is not plain.
 
     Skipped: methods without an annotation or with a plain one, a ``Response``, methods under
     ``marshal_with`` (their ``fields`` shape the output), and annotations that do not resolve
@@ -124,7 +124,7 @@ def serializers_for(view_class: type) -> dict[str, ResponseSerializer]:
     method when pydantic cannot handle its annotation (a plain class, say).
     """
     serializers: dict[str, ResponseSerializer] = {}
-    for method in _METHODS:
+    for method in methods:
         func = getattr(view_class, method, None)
         if func is None or marshal_of(view_class, method, func) is not None:
             continue
@@ -146,7 +146,7 @@ def serializers_for(view_class: type) -> dict[str, ResponseSerializer]:
             continue
         try:
             serializers[method] = ResponseSerializer(body, where)
-        except PydanticSchemaGenerationError as exc:
+        except (PydanticUserError, TypeError) as exc:  # a type pydantic has no schema for
             raise OpenAPIError(
                 f"{where}: pydantic cannot serialize its return annotation {body!r} "
                 f"({type(exc).__name__}); annotate a model, dataclass or TypedDict, or shape "

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["ApiPaginatedMixin", "ApiResource"]
 
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
+# What typed responses need beyond the core dependencies (the openapi extra).
+_OPTIONAL_MODULES = frozenset({"pydantic", "pydantic_core", "typing_extensions"})
 
 
 class ApiResource(Resource):
@@ -199,9 +201,11 @@ def _response_serializers(cls: type[ApiResource]) -> dict[str, ResponseSerialize
     try:
         # Imported at registration, not at import: pydantic is optional (the openapi extra).
         from cst_chassis._serialize import serializers_for
-    except ImportError:  # no pydantic: every body is written as flask-restful writes it
-        return {}
-    return serializers_for(cls)
+    except ModuleNotFoundError as exc:
+        if exc.name not in _OPTIONAL_MODULES:
+            raise
+        return {}  # no pydantic: every body is written as flask-restful writes it
+    return serializers_for(cls, _HTTP_METHODS)
 
 
 def _api_of(cls: type[Resource]) -> flask_restful.Api | None:
