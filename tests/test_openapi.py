@@ -23,6 +23,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel, Field
 
 from cst_chassis import ChassisApi, ChassisConfigError
+from cst_chassis._inputs import NUL_FREE_PATTERN
 from cst_chassis.openapi import (
     Accepted,
     Created,
@@ -246,8 +247,14 @@ def test_path_parameters_come_from_the_url_converters(document: dict[str, Any]) 
     }
     assert header["name"] == "X-Operation-ID" and header["in"] == "header"
     name, rest = document["paths"]["/raw/{name}/{rest}"]["get"]["parameters"][:2]
-    assert name["schema"] == {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
-    assert rest["schema"] == {"type": "string", "minLength": 1}
+    # CST_REFUSE_NUL (on by default): the document says NUL is refused (issue 24).
+    assert name["schema"] == {
+        "type": "string",
+        "minLength": 1,
+        "pattern": "^[^/]+$",
+        "allOf": [{"pattern": NUL_FREE_PATTERN}],
+    }
+    assert rest["schema"] == {"type": "string", "minLength": 1, "pattern": NUL_FREE_PATTERN}
 
 
 def test_error_envelopes_are_documented_per_operation(document: dict[str, Any]) -> None:
@@ -300,15 +307,16 @@ def test_reqparse_arguments_become_query_parameters_and_body_fields(
         for p in document["paths"]["/search"]["get"]["parameters"]
         if p["in"] == "query"
     }
-    assert query["term"]["required"] is True and query["term"]["schema"] == {"type": "string"}
+    text = {"type": "string", "pattern": NUL_FREE_PATTERN}  # CST_REFUSE_NUL, on by default
+    assert query["term"]["required"] is True and query["term"]["schema"] == text
     assert query["page"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 50}
     assert query["exact"]["schema"] == {"type": "boolean"}
     assert query["colour"]["schema"] == {"type": "string", "enum": ["red", "blue"]}
-    assert query["tag"]["schema"] == {"type": "array", "items": {"type": "string"}}
+    assert query["tag"]["schema"] == {"type": "array", "items": text}
     body = document["paths"]["/search"]["put"]["requestBody"]["content"]["application/json"]
     assert body["schema"] == {
         "type": "object",
-        "properties": {"label": {"type": "string"}, "weight": {"type": "number"}},
+        "properties": {"label": text, "weight": {"type": "number"}},
         "required": ["label"],
     }
 
@@ -476,7 +484,7 @@ def test_every_demo_operation_has_a_non_empty_success_schema(tmp_path: Path) -> 
                 resolved = _resolve(document, data) if "$ref" in data else data
                 assert resolved.get("type") or resolved.get("anyOf") or resolved.get("items")
                 checked.append((method, path, code))
-    assert len(checked) == 6
+    assert len(checked) == 7
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from examples.demo.resources import (
     UPSTREAM_CONFIG_KEY,
     ProductDetail,
     ProductList,
+    ProductQuote,
     ProductsByPrice,
     Relay,
 )
@@ -116,7 +117,9 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
     api = ChassisApi(app, catch_all_404s=True)
     api.add_resource(ProductList, "/products")
     api.add_resource(ProductsByPrice, "/products/by-price")
-    api.add_resource(ProductDetail, "/products/<int:product_id>")
+    # <int32:...>: the id column is a 32-bit integer; a larger id is a 404 at the edge.
+    api.add_resource(ProductDetail, "/products/<int32:product_id>")
+    api.add_resource(ProductQuote, "/products/<int32:product_id>/quote")
     api.add_resource(Relay, "/relay")
     logger.info("demo app ready on %s", database.safe_url())
     return app

@@ -493,6 +493,14 @@ class ChassisConfig:
         "`/docs`",
         "URL path of the Swagger UI page, or `off`",
     )
+    refuse_nul: bool = _setting(
+        "CST_REFUSE_NUL",
+        _boolean,
+        True,
+        "`true`",
+        "boolean: a NUL character (`\\u0000`) in a path parameter, the query string or a JSON "
+        "body is a 400 (PostgreSQL cannot store it)",
+    )
 
 
 def settings() -> tuple[tuple[str, Setting], ...]:

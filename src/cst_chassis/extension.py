@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cst_chassis import async_bridge
 from cst_chassis._app_errors import install_http_error_envelope
 from cst_chassis._body import install_body_checks
+from cst_chassis._inputs import install_input_bounds
 from cst_chassis.config import ChassisConfig, load_config
 from cst_chassis.errors import ChassisError
 from cst_chassis.health import register_health_endpoint
@@ -26,7 +27,7 @@ from cst_chassis.metrics import install_metrics
 from cst_chassis.middleware import OperationIdMiddleware
 from cst_chassis.pagination.secret import guard_view_functions
 from cst_chassis.probes import register_liveness_endpoint
-from cst_chassis.state import EXTENSION_KEY, ChassisState, get_state
+from cst_chassis.state import EXTENSION_KEY, ChassisState
 
 if TYPE_CHECKING:
     from cst_chassis.typing import DatabaseLike, HealthCheck
@@ -70,7 +71,8 @@ class CstMicroChassis:
         ``MAX_CONTENT_LENGTH``, which wins when set), ``CST_ENVELOPE_HTTP_ERRORS``,
         ``CST_HEALTH_CACHE_TTL``, ``CST_LIVENESS_ENDPOINT``, ``CST_READINESS_ENDPOINT``,
         ``CST_METRICS_ENDPOINT`` (and ``PROMETHEUS_MULTIPROC_DIR`` when metrics are on),
-        ``CST_OPENAPI_ENABLED``, ``CST_OPENAPI_PATH``, ``CST_OPENAPI_DOCS_PATH``.
+        ``CST_OPENAPI_ENABLED``, ``CST_OPENAPI_PATH``, ``CST_OPENAPI_DOCS_PATH``,
+        ``CST_REFUSE_NUL``.
 
         Raises :class:`~cst_chassis.errors.ChassisConfigError` (a ``ValueError``) naming the key
         and value of a bad setting (also: ``CST_ALEMBIC_SCRIPT_LOCATION`` missing, without a
@@ -114,6 +116,7 @@ class CstMicroChassis:
             async_bridge.register_engine(db)
 
         install_body_checks(app, config)
+        install_input_bounds(app, config)
         if config.envelope_http_errors:
             install_http_error_envelope(app)
 

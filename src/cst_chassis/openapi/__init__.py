@@ -26,6 +26,8 @@ from cst_chassis.openapi.decorators import (
     error_statuses,
     with_args,
     with_body,
+    with_headers,
+    with_query,
 )
 from cst_chassis.openapi.docs_page import register_openapi
 from cst_chassis.openapi.docs_page import swagger_ui_assets as swagger_ui_assets
@@ -43,4 +45,6 @@ __all__ = [
     "type_adapter",
     "with_args",
     "with_body",
+    "with_headers",
+    "with_query",
 ]

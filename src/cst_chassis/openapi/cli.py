@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import os
+import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from flask import Flask
@@ -14,6 +17,8 @@ from flask import Flask
 from cst_chassis.openapi.document import build_document
 
 __all__ = ["load_app", "main"]
+
+_SECRET_KEY = "CST_CURSOR_SECRET"
 
 
 def load_app(target: str) -> Flask:
@@ -27,8 +32,28 @@ def load_app(target: str) -> Flask:
     return app
 
 
+@contextlib.contextmanager
+def _throwaway_cursor_secret() -> Iterator[None]:
+    # Exporting signs nothing, yet init_app refuses an app with a keyset resource and no cursor
+    # secret (the right call for a server): a random one, for this export only, lets CI export
+    # without the production secret. The environment wins over app.config, and is put back.
+    previous = os.environ.get(_SECRET_KEY)
+    os.environ[_SECRET_KEY] = secrets.token_urlsafe(32)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_SECRET_KEY, None)
+        else:
+            os.environ[_SECRET_KEY] = previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cst_chassis.openapi module:factory [-o FILE]``: write the document."""
+    """``python -m cst_chassis.openapi module:factory [-o FILE]``: write the document.
+
+    No cursor secret is needed: the app is loaded with a random ``CST_CURSOR_SECRET`` for the
+    export (the document holds no secret and exporting signs nothing).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m cst_chassis.openapi",
         description="Write the OpenAPI document of a cst-chassis app (for CI to diff).",
@@ -38,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("-o", "--output", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
-    text = json.dumps(build_document(load_app(args.app)), indent=2) + "\n"
+    with _throwaway_cursor_secret():
+        document = build_document(load_app(args.app))
+    text = json.dumps(document, indent=2) + "\n"
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

@@ -14,16 +14,33 @@ from typing import Any, Concatenate, Literal, ParamSpec, TypeAlias, TypeVar
 
 from flask import request
 from flask_restful import reqparse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from cst_chassis._inputs import NUL_MESSAGE, nul_path
+from cst_chassis._typed_inputs import (
+    ParameterLocation,
+    model_parameters,
+    parameters_input,
+    validate_json_body,
+)
 from cst_chassis.openapi.schemas import type_adapter
 from cst_chassis.resources import ApiResource
+from cst_chassis.state import get_state
 
-__all__ = ["Accepted", "Created", "error_statuses", "with_args", "with_body"]
+__all__ = [
+    "Accepted",
+    "Created",
+    "error_statuses",
+    "with_args",
+    "with_body",
+    "with_headers",
+    "with_query",
+]
 
 T = TypeVar("T")
 B = TypeVar("B")
+Q = TypeVar("Q", bound=BaseModel)
 S = TypeVar("S", bound=ApiResource)
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,6 +64,8 @@ class _OperationSpec:
     body: Any = None
     parser: reqparse.RequestParser | None = None
     error_statuses: frozenset[int] = frozenset()
+    query: type[BaseModel] | None = None
+    headers: type[BaseModel] | None = None
 
 
 def _spec_of(func: Callable[..., Any]) -> _OperationSpec:
@@ -104,17 +123,112 @@ def with_body(
         if not request.is_json:
             resource.add_error("The body must be JSON (Content-Type: application/json)", "body")
             return False, None
+        raw = request.get_data(cache=True)
+        # NUL (which PostgreSQL cannot store) is refused before validation: CST_REFUSE_NUL.
+        nul_at = nul_path(raw)
+        if nul_at is not None and get_state().config.refuse_nul:
+            resource.add_error(f"{nul_at} {NUL_MESSAGE}", nul_at)
+            return False, None
         try:
-            return True, adapter.validate_json(request.get_data(cache=True))
+            # JSON Schema's integers: 18680.0 is accepted for an int field, 18680.5 is not.
+            return True, validate_json_body(adapter, raw)
         except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False, include_input=False)
-            for error in errors[:_MAX_REPORTED_ERRORS]:
-                path = ".".join(str(part) for part in error["loc"]) or "body"
-                resource.add_error(error["msg"], path)
+            _add_validation_errors(resource, exc, "body")
             return False, None
 
     def decorate(func: Callable[Concatenate[S, B, P], R]) -> Callable[Concatenate[S, P], R]:
         spec = replace(_spec_of(func), body=model)
+        return _wrap_with_parsed_input(func, parse, spec)
+
+    return decorate
+
+
+def _add_validation_errors(
+    resource: ApiResource, exc: ValidationError, whole: str, names: Mapping[str, str] | None = None
+) -> None:
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    for error in errors[:_MAX_REPORTED_ERRORS]:
+        parts = [str(part) for part in error["loc"]]
+        if parts and names:  # a header's name, not the model's key for it
+            parts[0] = names.get(parts[0], parts[0])
+        resource.add_error(error["msg"], ".".join(parts) or whole)
+
+
+def _parameter_model_parser(
+    model: type[BaseModel], location: ParameterLocation, decorator: str
+) -> Callable[[ApiResource], tuple[bool, Any]]:
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        # Each field must be a parameter: a model is what names them.
+        raise TypeError(f"{decorator}({model!r}): expected a pydantic BaseModel subclass")
+    adapter = type_adapter(model)
+    parameters = model_parameters(model, location)
+    names = {key: name for name, key, _ in parameters.values()}
+
+    def parse(resource: ApiResource) -> tuple[bool, Any]:
+        source = request.args if location == "query" else request.headers
+        try:
+            return True, parameters_input(adapter, parameters, source)
+        except ValidationError as exc:
+            _add_validation_errors(resource, exc, location, names)
+            return False, None
+
+    return parse
+
+
+def with_query(
+    model: type[Q],
+) -> Callable[[Callable[Concatenate[S, Q, P], R]], Callable[Concatenate[S, P], R]]:
+    """Validate the query string against the pydantic ``model``; pass it as the first argument.
+
+    Each field is a query parameter (named by its alias when it has one) and is documented as
+    one, with its type, constraints, default and ``description``; a ``list[...]`` field reads a
+    repeated parameter (``?tag=a&tag=b``). Values are converted from text as pydantic's lax mode
+    does (``"5"`` for an ``int``, ``"true"`` for a ``bool``), also for a strict model. A bad
+    value gives a 400 envelope with one error per parameter, ``path`` naming it (the shape of
+    :func:`with_body`'s errors); the method is not called. Parameters the model does not
+    declare are left to others (pagination's ``offset``/``limit``, a ``with_args`` parser), so
+    both decorators can stack on one method; the innermost decorator's value comes first::
+
+        class ProductQuery(BaseModel):
+            q: Annotated[str | None, Field(max_length=100)] = None
+            sort: Literal["id", "price"] = "id"
+
+        @with_query(ProductQuery)
+        def get(self, query: ProductQuery) -> list[ProductJson]: ...
+
+    Raises ``TypeError`` at once when ``model`` is not a ``BaseModel`` subclass.
+    """
+    parse = _parameter_model_parser(model, "query", "with_query")
+
+    def decorate(func: Callable[Concatenate[S, Q, P], R]) -> Callable[Concatenate[S, P], R]:
+        spec = replace(_spec_of(func), query=model)
+        return _wrap_with_parsed_input(func, parse, spec)
+
+    return decorate
+
+
+def with_headers(
+    model: type[Q],
+) -> Callable[[Callable[Concatenate[S, Q, P], R]], Callable[Concatenate[S, P], R]]:
+    """Validate request headers against the pydantic ``model``; pass it as the first argument.
+
+    :func:`with_query` for headers: each field is a header parameter, named by its alias or by
+    its name with ``_`` written ``-`` (``x_priority: int`` reads ``X-Priority``; header names
+    are case-insensitive). A bad or missing required header gives a 400 whose error ``path`` is
+    the header's name::
+
+        class Tenant(BaseModel):
+            x_tenant: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")]
+
+        @with_headers(Tenant)
+        def get(self, tenant: Tenant) -> Report: ...
+
+    Raises ``TypeError`` at once when ``model`` is not a ``BaseModel`` subclass.
+    """
+    parse = _parameter_model_parser(model, "header", "with_headers")
+
+    def decorate(func: Callable[Concatenate[S, Q, P], R]) -> Callable[Concatenate[S, P], R]:
+        spec = replace(_spec_of(func), headers=model)
         return _wrap_with_parsed_input(func, parse, spec)
 
     return decorate

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, current_app, send_from_directory
+from flask import Flask, Response, abort, current_app, send_from_directory
 from werkzeug.wrappers import Response as ResponseBase
 
 from cst_chassis.errors import ChassisError
@@ -58,8 +58,30 @@ _DOCS_PAGE = """<!DOCTYPE html>
 """
 
 # A separate script rather than inline JavaScript, so a strict Content-Security-Policy can stay.
-_DOCS_INIT = """window.ui = SwaggerUIBundle({{url: {url}, dom_id: "#swagger-ui"}});
+# validatorUrl null: Swagger UI would otherwise load a badge from validator.swagger.io, which
+# the policy forbids (and which would tell a third party where the document lives).
+_DOCS_INIT = """window.ui = SwaggerUIBundle(
+  {{url: {url}, dom_id: "#swagger-ui", validatorUrl: null}}
+);
 """
+_INIT_SCRIPT = "swagger-ui-init.js"
+# What the page loads from the package; nothing else of its folder is served (not
+# oauth2-redirect.html, which would be a page of the service's origin that nobody asked for).
+_PACKAGE_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js"})
+# Scripts and styles only from this origin; requests only to it (the document). Swagger UI
+# sets style attributes and uses data: images for its icons, hence those two allowances.
+_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_PAGE_HEADERS = {
+    "Content-Security-Policy": _CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_ASSET_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
 def swagger_ui_assets() -> Path:
@@ -74,7 +96,11 @@ def register_openapi(app: Flask, config: ChassisConfig) -> None:
     """Serve the document at ``CST_OPENAPI_PATH`` and Swagger UI at ``CST_OPENAPI_DOCS_PATH``.
 
     Called by ``init_app`` when ``CST_OPENAPI_ENABLED`` is true. The page's assets are served
-    from ``<docs path>/assets/`` out of the installed ``flask-swagger-ui`` package.
+    from ``<docs path>/assets/`` out of the installed ``flask-swagger-ui`` package: only the
+    stylesheet and script the page loads (plus its own start-up script), with
+    ``X-Content-Type-Options: nosniff``. The page itself is sent with a Content-Security-Policy
+    that allows scripts, styles and requests from the service's own origin only, and with
+    ``X-Frame-Options: DENY`` (no framing, hence no click-jacking) and ``nosniff``.
     """
     app.add_url_rule(config.openapi_path, "cst_openapi_document", _DocumentView())
     docs_path = config.openapi_docs_path
@@ -86,15 +112,20 @@ def register_openapi(app: Flask, config: ChassisConfig) -> None:
     init_script = _DOCS_INIT.format(url=json.dumps(config.openapi_path))
 
     def docs_page() -> Response:
-        return Response(page, mimetype="text/html")
+        return Response(page, mimetype="text/html", headers=_PAGE_HEADERS)
 
     def docs_asset(filename: str) -> ResponseBase:
-        if filename == "swagger-ui-init.js":
-            return Response(init_script, mimetype="text/javascript")
-        return send_from_directory(assets_folder, filename, max_age=3600)
+        if filename == _INIT_SCRIPT:
+            response = Response(init_script, mimetype="text/javascript")
+        elif filename in _PACKAGE_ASSETS:
+            response = send_from_directory(assets_folder, filename, max_age=3600)
+        else:
+            abort(404)
+        response.headers.update(_ASSET_HEADERS)
+        return response
 
     app.add_url_rule(docs_path, "cst_openapi_docs", docs_page)
-    app.add_url_rule(f"{assets_url}/<path:filename>", "cst_openapi_docs_asset", docs_asset)
+    app.add_url_rule(f"{assets_url}/<filename>", "cst_openapi_docs_asset", docs_asset)
 
 
 def _html_escape(text: str) -> str:

@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING, Any, get_origin
 
 from flask import Flask
 from flask_restful import reqparse
-from pydantic import PydanticUserError
+from pydantic import BaseModel, PydanticUserError
+from pydantic.json_schema import GenerateJsonSchema
 from werkzeug.routing import BaseConverter, Rule
 
+from cst_chassis._inputs import exclude_nul
+from cst_chassis._typed_inputs import NulFreeStrings, ParameterLocation, parameter_objects
 from cst_chassis.envelope import ErrorEnvelope, Meta
 from cst_chassis.health import HealthBody
 from cst_chassis.openapi._returns import (
@@ -66,7 +69,11 @@ def build_document(app: Flask) -> dict[str, Any]:
     no chassis.
     """
     config = get_state(app).config
-    builder = _Builder(config)
+    # With CST_REFUSE_NUL the document says which strings refuse NUL, so that every request it
+    # allows is accepted.
+    builder = _Builder(
+        config, _Schemas(NulFreeStrings if config.refuse_nul else GenerateJsonSchema)
+    )
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
         view_class = getattr(app.view_functions.get(rule.endpoint), "view_class", None)
         if isinstance(view_class, type) and issubclass(view_class, ApiResource):
@@ -149,6 +156,21 @@ class _Builder:
         if spec.parser is not None:
             for argument in spec.parser.args:
                 self._add_argument(argument, method, parameters, body_properties, body_required)
+        if self.config.refuse_nul:  # schemas written here; pydantic's get NulFreeStrings
+            for parameter in parameters:
+                if parameter["in"] in ("path", "query"):
+                    exclude_nul(parameter["schema"])
+            for property_schema in body_properties.values():
+                exclude_nul(property_schema)
+        models: list[tuple[ParameterLocation, type[BaseModel] | None]] = [
+            ("query", spec.query),
+            ("header", spec.headers),
+        ]
+        for location, model in models:
+            if model is not None:
+                parameters.extend(
+                    parameter_objects(model, location, lambda t: self.schemas.of(t, "validation"))
+                )
         operation["parameters"] = parameters
         if spec.body is not None:
             operation["requestBody"] = {

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_args, get_origin, get_type_h
 import typing_extensions
 from flask_restful import inputs, reqparse
 from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema
 from werkzeug.routing import (
     AnyConverter,
     BaseConverter,
@@ -119,9 +120,11 @@ class _Schemas:
     ``components/schemas`` (pydantic disambiguates two classes of the same name).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, schema_generator: type[GenerateJsonSchema] = GenerateJsonSchema) -> None:
         self._slots: list[tuple[dict[str, Any], JsonSchemaMode, TypeAdapter[Any]]] = []
         self._adapters: dict[object, TypeAdapter[Any]] = {}
+        # NulFreeStrings when CST_REFUSE_NUL is on (cst_chassis._typed_inputs).
+        self._schema_generator = schema_generator
 
     def of(self, annotation: Any, mode: JsonSchemaMode = "serialization") -> dict[str, Any]:
         """A schema dict filled in by :meth:`resolve`."""
@@ -135,7 +138,9 @@ class _Schemas:
 
     def resolve(self) -> dict[str, Any]:
         inputs_ = [(index, mode, adapter) for index, (_, mode, adapter) in enumerate(self._slots)]
-        schemas, definitions = TypeAdapter.json_schemas(inputs_, ref_template=_REF_TEMPLATE)
+        schemas, definitions = TypeAdapter.json_schemas(
+            inputs_, ref_template=_REF_TEMPLATE, schema_generator=self._schema_generator
+        )
         for index, (slot, mode, _) in enumerate(self._slots):
             slot.update(schemas[index, mode])
         return dict(sorted(definitions.get("$defs", {}).items()))
