@@ -149,7 +149,7 @@ def escape_control_characters(text: str) -> str:
     controls, U+2028/U+2029 and the bidirectional overrides and isolates (U+202A to U+202E,
     U+2066 to U+2069). Text without any is returned as it is (one regular-expression scan).
     """
-    if _UNSAFE.search(text) is None:
+    if text.isprintable() or _UNSAFE.search(text) is None:
         return text
     return text.translate(_ESCAPES)
 
@@ -183,7 +183,8 @@ class TextFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         line = self._style.format(record)
-        if _UNSAFE.search(line) is None:
+        # isprintable() is False for every character escaped (and for the tab): a fast pre-check.
+        if line.isprintable() or _UNSAFE.search(line) is None:
             return line
         if record.name == "werkzeug":
             line = _SGR.sub("", line)
