@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from cst_chassis import ChassisApi, CstMicroChassis
 from cst_chassis.async_bridge import register_engine
+from cst_chassis.logging import loggable
 from examples.demo.database import EXTENSION_KEY, Database, database_url_from_env
 from examples.demo.migrate import MIGRATIONS_DIR
 from examples.demo.resources import (
@@ -107,10 +108,12 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
     @app.after_request
     def log_access(response: Response) -> Response:
         # Werkzeug's and gunicorn's access lines are written after the request left the chassis,
-        # so they carry no operation id; this one does. The route, not the raw path: a client
-        # cannot forge log lines through it.
+        # so they carry no operation id; this one does. The route, not the raw path, and the
+        # method through loggable() (escaped, at most 16 characters): Werkzeug passes any method
+        # a client sends, so a raw one could forge log lines or send terminal escapes.
         rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
-        access_logger.info("%s %s -> %d", request.method, rule, response.status_code)
+        method = loggable(request.method, 16)
+        access_logger.info("%s %s -> %d", method, rule, response.status_code)
         return response
 
     # catch_all_404s: an unknown path (or /products/-1, which no rule matches) is a JSON envelope.

@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from cst_chassis.envelope import ErrorEnvelope, ErrorItem, error_envelope
 from cst_chassis.errors import AsyncBridgeTimeout, InvalidPaginationError
+from cst_chassis.logging import loggable
 
 __all__ = [
     "INTERNAL_ERROR_MESSAGE",
@@ -132,6 +133,7 @@ def report_exception(exc: BaseException, *, signal: bool = True) -> None:
     rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
     if isinstance(exc, AsyncBridgeTimeout):
         # Logged, or the 504 leaves no line with its operation id in the service's log.
-        logger.warning("Timed out on %s %s: %s", request.method, rule, exc)
+        logger.warning("Timed out on %s %s: %s", loggable(request.method, 16), rule, exc)
     else:
-        logger.error("Unhandled exception on %s %s", request.method, rule, exc_info=exc)
+        method = loggable(request.method, 16)
+        logger.error("Unhandled exception on %s %s", method, rule, exc_info=exc)

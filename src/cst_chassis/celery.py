@@ -12,10 +12,12 @@ process-wide, so every Celery app of the process gets the behaviour):
   ``get_operation_id()``, ``get_trace_context()``, log lines and tasks it sends carry them. A task
   sent outside any request gets a fresh operation id (and a new trace); a task run eagerly
   inside a request keeps the request's ids.
-- ``setup_logging``: the worker logs through the chassis's stdout handler (format and level from
+- ``setup_logging``: the worker logs through the chassis's console output (format and level from
   ``CST_LOG_FORMAT`` / ``CST_LOG_TEXT_FORMAT`` / ``CST_STREAM_LOG_LEVEL``, read from ``flask_app``
   when given, else from the environment) instead of Celery's own set-up, which would drop the
-  operation id from the lines.
+  operation id from the lines: the root logger's stdout/stderr handlers, when the app set some
+  up, are adopted, else the chassis's stdout handler is added (as ``init_app`` does), so each
+  record is one line.
 
 Needs ``celery`` (``pip install cst-chassis[celery]``).
 """
