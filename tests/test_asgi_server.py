@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -195,3 +196,31 @@ def _wait(condition: Callable[[], bool], seconds: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         time.sleep(0.01)
+
+
+def test_a_client_leaving_cancels_its_async_view_with_nothing_logged_as_an_error(
+    server_name: str, tmp_path: Path
+) -> None:
+    serve = ASGI_SERVERS[server_name]
+    with (
+        service_database("sqlite", tmp_path) as database,
+        serve(database.settings(), tmp_path) as server,
+    ):
+        op = f"gone-{uuid.uuid4().hex[:8]}"
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        try:
+            sock.sendall(
+                f"GET /hold/gone?release={tmp_path} HTTP/1.1\r\nHost: x\r\n"
+                f"X-Operation-ID: {op}\r\n\r\n".encode()
+            )
+            _wait((tmp_path / "gone.started").exists)
+        finally:
+            sock.close()
+        _wait((tmp_path / "gone.cancelled").exists)
+        status, _, body = call(server.port, "GET", "/async?token=after")
+        assert status == 200 and body["data"]["count"] == ROWS
+        log = parse_log(server.log_text())
+    mine = [r.message for r in log.records if r.operation_id == op]
+    assert mine == ["hold gone started", "hold gone cancelled"]
+    assert [r for r in log.records if r.level in {"ERROR", "CRITICAL"}] == []
+    assert "Traceback" not in server.stderr_path.read_text()

@@ -84,6 +84,7 @@ EXPECTED_RECORDS: dict[str, tuple[str, ...]] = {
     "boom": ("Unhandled exception on GET /boom",),
     "unserialisable": ("Unhandled exception on GET /unserialisable",),
     "slow": (),
+    "hold": (),
 }
 
 
@@ -268,10 +269,17 @@ class HoldResource(ApiResource):
             self.add_error("release must be an absolute directory", path="release")
             return None
         directory = Path(release)
+        log.info("hold %s started", name)
         (directory / f"{name}.started").touch()
         deadline = time.monotonic() + _HOLD_LIMIT
-        while not (directory / name).exists() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        try:
+            while not (directory / name).exists() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            # The client left (ASGI cancels the view): logged under the request's own id.
+            log.info("hold %s cancelled", name)
+            (directory / f"{name}.cancelled").touch()
+            raise
         deadline = time.monotonic() + _HOLD_LIMIT
         while not is_shutting_down() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)

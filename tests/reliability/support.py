@@ -596,12 +596,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
-# The multi-process servers the fault tests run on, by name (2 workers x 8 threads each).
+# The multi-process servers the fault tests run on, by name (2 workers x 8 threads each on WSGI).
 SERVERS: dict[
     str, Callable[[ServiceSettings, Path], contextlib.AbstractContextManager[ServerProcess]]
 ] = {
     "gunicorn": gunicorn_server,
     "granian": granian_server,
+    # The ASGI entry point (cst_chassis.asgi), 2 workers each.
+    "uvicorn": uvicorn_server,
+    "granian-asgi": granian_asgi_server,
 }
 
 
