@@ -10,6 +10,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -670,3 +671,27 @@ def test_metrics_tracing_and_openapi_work_over_asgi(make_app: AppFactory) -> Non
             assert samples.value(count, method="GET", route="<unmatched>", status="404") == 1
 
     run(main)
+
+
+def test_the_demo_factory_make_demo_asgi_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from examples.demo.__main__ import prepare
+    from examples.demo.asgi import create_asgi_app
+    from examples.demo.database import get_database
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+    server = create_asgi_app()
+    app: Flask = server.app  # type: ignore[attr-defined]  # the Flask app asgi_app wraps
+    prepare(app)
+
+    async def main() -> None:
+        async with lifespan(server):
+            status = await asgi_request(server, "GET", "/status")
+            assert status.status == 200, status.body
+            assert status.json()["checks"] == {"async_pool": "ok"}
+            products = await asgi_request(server, "GET", "/products", query=b"limit=2")
+            assert [p["id"] for p in products.json()["data"]] == [1, 2]
+
+    run(main)
+    get_database(app).engine.dispose()
