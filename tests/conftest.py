@@ -19,7 +19,7 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from cst_chassis import CstMicroChassis
+from cst_chassis import CstMicroChassis, shutdown
 from cst_chassis.context import operation_id_var
 
 POSTGRES_URL = os.environ.get("CST_TEST_POSTGRES_URL")
@@ -39,6 +39,14 @@ def _no_leaked_operation_id() -> Iterator[None]:
     assert operation_id_var.get() is None, "an operation id was left set before this test"
     yield
     assert operation_id_var.get() is None, "this test left an operation id set"
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_shutdown() -> Iterator[None]:
+    # An in-process ASGI lifespan shutdown marks the process as shutting down (readiness 503),
+    # as it should in a server; the next test starts a fresh "process".
+    yield
+    shutdown.end_shutdown()
 
 
 AppFactory = Callable[..., Flask]
