@@ -342,3 +342,15 @@ def test_granian_takes_the_port_from_its_socket_not_the_host_header() -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_uvicorn_serving_two_sockets_serves_management_only_on_its_port() -> None:
+    api, management = _free_port(), _free_port()
+    command = [sys.executable, "-m", "tests.apps.uvicorn_two_listeners", str(api), str(management)]
+    process = _serve(command, _server_env(management), [api, management])
+    try:
+        _check_listeners(api, management)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

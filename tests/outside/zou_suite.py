@@ -172,11 +172,14 @@ def _run(
         str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
         f"--junitxml={xml}", "-o", "junit_family=xunit1", *(pytest_args or ["tests"]),
     ]  # fmt: skip
-    print(f"[{side}] {' '.join(command[1:])} (in {tree})", flush=True)
-    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=False)
-    (RESULTS / f"{side}.log").write_text(done.stdout + done.stderr, encoding="utf-8")
-    summary = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
-    print(f"[{side}] exit {done.returncode}: {summary}", flush=True)
+    log = RESULTS / f"{side}.log"
+    print(f"[{side}] {' '.join(command[1:])} (in {tree}; output in {log})", flush=True)
+    with log.open("w", encoding="utf-8") as output:
+        done = subprocess.run(
+            command, cwd=tree, env=env, stdout=output, stderr=subprocess.STDOUT, check=False
+        )
+    lines = log.read_text(encoding="utf-8").strip().splitlines()
+    print(f"[{side}] exit {done.returncode}: {(lines or ['(no output)'])[-1]}", flush=True)
 
 
 def _recreate_database(python: Path, env: dict[str, str]) -> None:
@@ -188,6 +191,10 @@ def _recreate_database(python: Path, env: dict[str, str]) -> None:
         "    name = os.environ['DB_DATABASE']\n"
         "    c.execute(f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')\n"
         "    c.execute(f'CREATE DATABASE {name}')\n"
+        # A test that fails midway (no Meilisearch here) can leave its transaction open, and
+        # the next test's setUp then waits on its locks forever: bound both, on both sides.
+        "    for setting in ('lock_timeout', 'idle_in_transaction_session_timeout'):\n"
+        "        c.execute(f\"ALTER DATABASE {name} SET {setting} = '15s'\")\n"
     )
     subprocess.run([str(python), "-c", script], env=env, check=True)
 
