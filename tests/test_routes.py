@@ -8,6 +8,7 @@ after ``init_app``), and each way an app registers a route.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import flask_restful
 import pytest
@@ -15,6 +16,7 @@ from flask import Blueprint, Flask
 from werkzeug.routing import Rule
 
 from cst_chassis import ChassisApi, CstMicroChassis, RouteCollisionError
+from cst_chassis.routes import CHASSIS_ENDPOINTS
 
 # (chassis endpoint name, its default path, the key that moves it, config that switches it on)
 ENDPOINTS = [
@@ -159,3 +161,10 @@ def test_app_routes_that_collide_with_each_other_are_left_to_flask() -> None:
     app.add_url_rule("/a", "a", mine)
     app.add_url_rule("/a", "b", mine)
     assert app.test_client().get("/a").get_json() == {"mine": "yes"}
+
+
+def test_the_migration_guide_lists_every_route_the_chassis_adds() -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs/guides/migrating.md").read_text()
+    section = guide.split("## What a swap adds to an app", 1)[1].split("\n## ", 1)[0]
+    for key in set(CHASSIS_ENDPOINTS.values()):
+        assert f"| `{key}`" in section or f"`{key}` (" in section, key

@@ -156,6 +156,9 @@ def _environment(side: str) -> dict[str, str]:
             "DB_USERNAME": os.environ.get("ZOU_PG_USER", "postgres"),
             "DB_PASSWORD": os.environ.get("ZOU_PG_PASSWORD", ""),
             "DB_DATABASE": f"zou_outside_{side.replace('-', '_')}",
+            # ZOU_KV_PORT_PLAIN / ZOU_KV_PORT_SWAP: a Redis of its own per side, so that the
+            # two sides can run at the same time without sharing state.
+            "KV_PORT": os.environ.get(f"ZOU_KV_PORT_{side.upper()}", "6379"),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
     )
