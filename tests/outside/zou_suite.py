@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     _ensure_chassis(python)
     RESULTS.mkdir(parents=True, exist_ok=True)
 
-    sides = ("plain", "swap") if args.only is None else (args.only,)
+    sides: tuple[str, ...] = ("plain", "swap") if args.only is None else (args.only,)
     if args.report:
         sides = ()
     for side in sides:
