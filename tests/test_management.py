@@ -26,7 +26,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from cst_chassis import ChassisConfigError, ChassisError, CstMicroChassis
 from cst_chassis import metrics as metrics_module
-from tests.conftest import Database
+from tests.conftest import POSTGRES_URL, Database
+from tests.script_support import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -231,6 +232,15 @@ def test_anonymous_polls_cost_a_bounded_number_of_database_statements(database: 
     # One run per CST_HEALTH_CACHE_TTL (5 s) at most, however many polls: the bound follows
     # the clock, not the 200 polls (without the cache: 200 runs).
     assert statements <= per_run * (1 + int(elapsed / 5.0) + 1)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs CST_TEST_POSTGRES_URL")
+def test_the_health_polls_bench_counts_fewer_transactions_with_the_default_cache() -> None:
+    assert POSTGRES_URL is not None
+    bench = load_script(ROOT / "bench" / "health_polls.py", "_bench")
+    results = bench.measure(POSTGRES_URL, polls=20)
+    assert results["ttl_0"] >= 20 > results["default"]
 
 
 # --- real servers: a second listener ------------------------------------------------------------
