@@ -43,7 +43,12 @@ from tests.reliability.support import (
 
 HEALTH_TIMEOUT = 1.0
 ASYNC_TIMEOUT = 3.0
-FAULT_CONFIG = {"CST_HEALTH_CHECK_TIMEOUT": HEALTH_TIMEOUT, "CST_ASYNC_TIMEOUT": ASYNC_TIMEOUT}
+# No health cache (default 5 s): /status must see the cut and the restore at once.
+FAULT_CONFIG = {
+    "CST_HEALTH_CHECK_TIMEOUT": HEALTH_TIMEOUT,
+    "CST_ASYNC_TIMEOUT": ASYNC_TIMEOUT,
+    "CST_HEALTH_CACHE_TTL": 0,
+}
 # A resource must answer within this while the database is away: the driver's own timeout
 # (SQLite busy timeout, PostgreSQL connect/command timeout: 1-2 s) plus queueing under load.
 RESOURCE_BOUND = 4.0
