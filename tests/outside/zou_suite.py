@@ -19,6 +19,13 @@ Usage::
     python tests/outside/zou_suite.py --tree /work/zou-1.0.52 --python /work/zou-venv/bin/python
     python tests/outside/zou_suite.py ... --only swap      # one side (its XML is kept for later)
     python tests/outside/zou_suite.py ... -- tests/shots   # a subset (pytest arguments)
+    python tests/outside/zou_suite.py --report             # compare the logs of the last runs
+
+``ZOU_KV_PORT_SWAP=6390`` gives the swapped side a Redis of its own, so both sides can run at
+once. On CPython 3.11.7, pytest's assertion rewriting of ``tests/services`` and later folders
+stops the run with ``SystemError: AST constructor recursion depth mismatch`` (on both sides):
+pass ``--assert=plain`` for those folders. ``tests/search`` needs a Meilisearch server; without
+one its tests leave transactions open, which the lock timeouts set here turn into failures.
 
 The swapped copy sets ``CST_HEALTH_CHECK_ENDPOINT=/chassis/status``: zou has a ``/status`` of its
 own, and without the move the swap stops at import with a ``RouteCollisionError`` that says so
