@@ -4,7 +4,8 @@ Timings are noise on a shared machine; instruction counts are repeatable. Each v
 process of its own under ``valgrind --tool=callgrind`` twice, with ``--calls`` and with
 ``--calls + --extra`` requests; the difference divided by ``--extra`` is the cost of one request,
 start-up and warm-up excluded. The app is the chassis's ``ApiResource`` hello on ``ChassisApi``,
-called as a WSGI app (no server), metrics off (``CST_METRICS_ENDPOINT=off``) and on (default).
+called as a WSGI app (no server), metrics off (``CST_METRICS_ENDPOINT=off``, the default) and
+on (``CST_METRICS_ENDPOINT=/metrics``).
 
     .venv/bin/python bench/metrics_cost.py                 # 200 + 1000 calls per variant
     .venv/bin/python bench/metrics_cost.py --extra 2000
@@ -25,7 +26,7 @@ from werkzeug.test import EnvironBuilder
 from cst_chassis import ChassisApi, CstMicroChassis
 from cst_chassis.resources import ApiResource
 
-VARIANTS = {"off": {"CST_METRICS_ENDPOINT": "off"}, "on": {}}
+VARIANTS = {"off": {"CST_METRICS_ENDPOINT": "off"}, "on": {"CST_METRICS_ENDPOINT": "/metrics"}}
 
 
 class Hello(ApiResource):

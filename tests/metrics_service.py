@@ -157,7 +157,13 @@ def _after_release_in_context(app: Flask, name: str) -> dict[str, object]:
 
 def create_app(settings: MetricsServiceSettings) -> Flask:
     app = Flask("cst-metrics-service")
-    app.config.update({"CST_PROJECT_VERSION": "9.9.9", "CST_ASYNC_TIMEOUT": 60})
+    app.config.update(
+        {
+            "CST_PROJECT_VERSION": "9.9.9",
+            "CST_ASYNC_TIMEOUT": 60,
+            "CST_METRICS_ENDPOINT": "/metrics",  # off unless set
+        }
+    )
     app.config.update(settings.config)
     app.config["READINESS_PATH"] = app.config.get("CST_READINESS_ENDPOINT", "/readyz")
     engine = sa.create_engine(

@@ -85,6 +85,9 @@ def build() -> Iterator[BuildApp]:
         **config: Any,
     ) -> Flask:
         app = Flask(NAME)
+        # These tests are about what the checks report: every poll runs them, and the body
+        # shows them (the defaults hide details and cache runs: see test_management.py).
+        app.config.update({"CST_HEALTH_DETAILS": "always", "CST_HEALTH_CACHE_TTL": 0})
         app.config.update(config)
         chassis = chassis or CstMicroChassis()
         db: Any = None
@@ -249,6 +252,7 @@ def test_async_engine_is_probed_with_the_bridge_disabled(
 
 def test_flask_sqlalchemy_not_set_up_on_the_app_is_503() -> None:
     app = Flask(NAME)
+    app.config["CST_HEALTH_DETAILS"] = "always"
     CstMicroChassis().init_app(app, SQLAlchemy())
     response = app.test_client().get("/status")
     assert response.status_code == 503

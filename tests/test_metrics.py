@@ -38,7 +38,8 @@ def scrape(client: FlaskClient) -> Samples:
 
 def make_app(**config: object) -> Flask:
     app = Flask("metrics-app")
-    app.config.update(config)
+    # Metrics are off unless CST_METRICS_ENDPOINT is set (test_management.py checks that).
+    app.config.update({"CST_METRICS_ENDPOINT": "/metrics", **config})
     return app
 
 
@@ -396,7 +397,7 @@ def test_health_results_and_durations_are_exported() -> None:
     chassis = CstMicroChassis()
     healthy = {"value": True}
     chassis.health_check("flag")(lambda: healthy["value"])
-    app = make_app()
+    app = make_app(CST_HEALTH_CACHE_TTL=0)  # each poll runs the check
     chassis.init_app(app)
     client = app.test_client()
     client.get("/status")

@@ -19,6 +19,14 @@ from tests.health_support import TcpProxy, closed_port
 TIMEOUT = 1.0
 
 
+def probes_app() -> Flask:
+    # These tests read what the probes report: details shown, every poll runs the checks
+    # (the defaults hide details and cache runs: test_management.py).
+    app = Flask("probes")
+    app.config.update({"CST_HEALTH_DETAILS": "always", "CST_HEALTH_CACHE_TTL": 0})
+    return app
+
+
 @pytest.fixture
 def silent_proxy() -> Iterator[TcpProxy]:
     proxy = TcpProxy(mode="hang")
@@ -31,7 +39,7 @@ def silent_proxy() -> Iterator[TcpProxy]:
 @pytest.mark.slow
 def test_liveness_never_touches_the_database(silent_proxy: TcpProxy) -> None:
     engine = sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{silent_proxy.port}/x")
-    app = Flask("probes")
+    app = probes_app()
     app.config["CST_HEALTH_CHECK_TIMEOUT"] = TIMEOUT
     CstMicroChassis().init_app(app, engine)
     client = app.test_client()
@@ -54,7 +62,7 @@ def test_liveness_never_touches_the_database(silent_proxy: TcpProxy) -> None:
 def test_readiness_answers_what_status_answers() -> None:
     chassis = CstMicroChassis()
     chassis.health_check("queue")(lambda: True)
-    app = Flask("probes")
+    app = probes_app()
     chassis.init_app(app, sa.create_engine("sqlite://"))
     client = app.test_client()
     status, ready = client.get("/status"), client.get("/readyz")
@@ -63,7 +71,7 @@ def test_readiness_answers_what_status_answers() -> None:
 
 
 def test_a_blocked_event_loop_fails_liveness_and_overdue_polls_answer_at_once() -> None:
-    app = Flask("probes")
+    app = probes_app()
     app.config["CST_HEALTH_CHECK_TIMEOUT"] = TIMEOUT
     CstMicroChassis().init_app(app)
     client = app.test_client()
@@ -93,7 +101,7 @@ def test_a_blocked_event_loop_fails_liveness_and_overdue_polls_answer_at_once() 
 
 
 def test_liveness_without_the_event_loop_only_says_the_process_answers() -> None:
-    app = Flask("probes")
+    app = probes_app()
     app.config["CST_ASYNC_BRIDGE"] = False
     CstMicroChassis().init_app(app)
     response = app.test_client().get("/livez")
@@ -104,7 +112,7 @@ def test_liveness_without_the_event_loop_only_says_the_process_answers() -> None
 
 
 def test_probe_paths_are_configurable_and_can_be_turned_off() -> None:
-    app = Flask("probes")
+    app = probes_app()
     app.config.update(CST_LIVENESS_ENDPOINT="health/live", CST_READINESS_ENDPOINT="off")
     CstMicroChassis().init_app(app)
     client = app.test_client()
@@ -124,7 +132,7 @@ def test_probe_paths_are_configurable_and_can_be_turned_off() -> None:
     ],
 )
 def test_bad_probe_settings_fail_at_init(key: str, value: str) -> None:
-    app = Flask("probes")
+    app = probes_app()
     app.config[key] = value
     with pytest.raises(ChassisConfigError, match=key):
         CstMicroChassis().init_app(app)
@@ -134,7 +142,7 @@ def test_async_engine_liveness_pings_the_loop_even_with_the_bridge_off() -> None
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/x")
-    app = Flask("probes")
+    app = probes_app()
     app.config["CST_ASYNC_BRIDGE"] = False
     CstMicroChassis().init_app(app, engine)
     try:

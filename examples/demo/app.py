@@ -64,6 +64,10 @@ def create_app(database_url: str | None = None, *, upstream_url: str | None = No
         CST_ALEMBIC_SCRIPT_LOCATION=str(MIGRATIONS_DIR),
         # Prometheus metrics on /metrics (needs the `metrics` extra; README, "Metrics and probes").
         CST_METRICS_ENDPOINT="/metrics",
+        # The health details (migrations, checks) for anyone: this is a demo to look at. A real
+        # service keeps the default, `authorised`, and serves them on CST_MANAGEMENT_PORT or to
+        # CST_MANAGEMENT_TOKEN (docs/guides/health.md, "Exposure").
+        CST_HEALTH_DETAILS="always",
         # The OpenAPI document at /openapi.json and Swagger UI at /docs.
         CST_OPENAPI_ENABLED=True,
     )

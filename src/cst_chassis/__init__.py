@@ -22,6 +22,7 @@ from cst_chassis.errors import (
     InvalidCursorError,
     InvalidPaginationError,
     MissingSessionError,
+    RouteCollisionError,
 )
 from cst_chassis.extension import CstMicroChassis
 from cst_chassis.health import HealthBody
@@ -64,6 +65,7 @@ __all__ = [
     "OperationIdFilter",
     "Page",
     "PaginationMeta",
+    "RouteCollisionError",
     "SuccessEnvelope",
     "TraceContext",
     "get_operation_id",

@@ -25,6 +25,7 @@ __all__ = ["ChassisConfig"]
 T = TypeVar("T")
 LogFormat = Literal["text", "json"]
 IncomingPolicy = Literal["trust", "restart"]
+HealthDetails = Literal["never", "authorised", "always"]
 
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 # RFC 9110 token characters: what a header name may contain.
@@ -257,6 +258,41 @@ def _trusted_hosts(key: str, value: object) -> tuple[str, ...] | None:
     return tuple(entries)
 
 
+def _health_details(key: str, value: object) -> HealthDetails:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered == "never":
+            return "never"
+        if lowered in {"authorised", "authorized"}:
+            return "authorised"
+        if lowered == "always":
+            return "always"
+    raise ChassisConfigError(key, value, "'never', 'authorised' or 'always'")
+
+
+def _port(key: str, value: object) -> int:
+    number = _positive_int(key, value)
+    if number > 65535:
+        raise ChassisConfigError(key, value, "a TCP port number, 1-65535")
+    return number
+
+
+# A bearer token shorter than this is guessable; 32 hex digits (`secrets.token_hex(16)`) pass.
+_MIN_TOKEN = 16
+
+
+def _token(key: str, value: object) -> str:
+    expected = (
+        f"a string of at least {_MIN_TOKEN} characters, "
+        "e.g. python -c 'import secrets; print(secrets.token_hex(16))'"
+    )
+    if not isinstance(value, str) or len(value.strip()) < _MIN_TOKEN or not value.isprintable():
+        # The value is a secret: the message shows its length, never the value itself.
+        shown = f"<{len(value)} characters>" if isinstance(value, str) else value
+        raise ChassisConfigError(key, shown, expected)
+    return value.strip()
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One ``CST_*`` key: how its value is parsed, and the README's words for it."""
@@ -452,12 +488,37 @@ class ChassisConfig:
         "`true`",
         "boolean: the app's own HTTP errors (404, 405, 413, 500...) as envelopes",
     )
+    # On by default: anonymous polls of /status or /readyz then cost at most one database
+    # round trip per 5 s per process, however many arrive (docs/guides/health.md, "Exposure").
     health_cache_ttl: float = _setting(
         "CST_HEALTH_CACHE_TTL",
         _seconds_or_zero,
-        0.0,
-        "`0` (off)",
-        "seconds ≥ 0 a finished health run is reused",
+        5.0,
+        "`5`",
+        "seconds ≥ 0 a finished health run is reused (`0`: every poll runs the checks)",
+    )
+    health_details: HealthDetails = _setting(
+        "CST_HEALTH_DETAILS",
+        _health_details,
+        "authorised",
+        "`authorised`",
+        "`never`, `authorised` (on the management port, or `@chassis.management_auth` / "
+        "`CST_MANAGEMENT_TOKEN` say yes) or `always`: when `/status`, readiness and liveness "
+        "show more than `name` and `version`",
+    )
+    management_port: int | None = _setting(
+        "CST_MANAGEMENT_PORT",
+        _port,
+        None,
+        "unset",
+        "TCP port the server also listens on: health, probes and metrics then answer only there",
+    )
+    management_token: str | None = _setting(
+        "CST_MANAGEMENT_TOKEN",
+        _token,
+        None,
+        "unset",
+        "secret ≥ 16 characters: `Authorization: Bearer <token>` makes a request authorised",
     )
     liveness_endpoint: str | None = _setting(
         "CST_LIVENESS_ENDPOINT",
@@ -473,12 +534,13 @@ class ChassisConfig:
         "`/readyz`",
         "URL path, or `off`",
     )
+    # Off unless set: an endpoint never appears because a package happens to be importable.
     metrics_endpoint: str | None = _setting(
         "CST_METRICS_ENDPOINT",
         _optional_endpoint,
-        _optional("/metrics"),
-        "`/metrics` (with the `metrics` extra)",
-        "URL path, or `off`",
+        None,
+        "unset (off)",
+        "URL path such as `/metrics` (needs the `metrics` extra), or `off`",
     )
     openapi_enabled: bool = _setting(
         "CST_OPENAPI_ENABLED",

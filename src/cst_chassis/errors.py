@@ -15,6 +15,7 @@ __all__ = [
     "InvalidCursorError",
     "InvalidPaginationError",
     "MissingSessionError",
+    "RouteCollisionError",
 ]
 
 
@@ -68,3 +69,12 @@ class AsyncBridgeError(ChassisError, RuntimeError):
 
 class AsyncBridgeTimeout(ChassisError, TimeoutError):
     """A coroutine ran longer than ``CST_ASYNC_TIMEOUT`` on the chassis event loop."""
+
+
+class RouteCollisionError(ChassisError, ValueError):
+    """A chassis endpoint and an app route claim the same path and method.
+
+    Raised at start-up, by ``init_app`` or by the registration that collides (a route, a
+    blueprint, a flask-restful resource added after ``init_app``); the message names both
+    endpoints, the path, the methods and the ``CST_*`` key that moves the chassis's endpoint.
+    """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -23,10 +22,12 @@ from cst_chassis.errors import ChassisError
 from cst_chassis.health import register_health_endpoint
 from cst_chassis.hosts import install_host_check
 from cst_chassis.logging import install_logging, restore_logging, watch_logging
+from cst_chassis.management import ManagementAccess, ManagementAuth
 from cst_chassis.metrics import install_metrics
 from cst_chassis.middleware import OperationIdMiddleware
 from cst_chassis.pagination.secret import guard_view_functions
 from cst_chassis.probes import register_liveness_endpoint
+from cst_chassis.routes import guard_routes
 from cst_chassis.state import EXTENSION_KEY, ChassisState
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["CstMicroChassis"]
 
 CheckT = TypeVar("CheckT", bound="HealthCheck")
+AuthT = TypeVar("AuthT", bound=ManagementAuth)
 
 
 class CstMicroChassis:
@@ -47,6 +49,7 @@ class CstMicroChassis:
 
     def __init__(self, app: Flask | None = None, db: DatabaseLike | None = None) -> None:
         self._health_checks: dict[str, HealthCheck] = {}
+        self._management_auth: list[ManagementAuth] = []
         if app is not None:
             self.init_app(app, db)
 
@@ -70,7 +73,8 @@ class CstMicroChassis:
         ``CST_INCOMING_TRACE_CONTEXT``, ``CST_PROPAGATE_TO``, ``CST_TRUSTED_HOSTS`` (and Flask's
         ``TRUSTED_HOSTS``), ``CST_MAX_CONTENT_LENGTH`` (and Flask's
         ``MAX_CONTENT_LENGTH``, which wins when set), ``CST_ENVELOPE_HTTP_ERRORS``,
-        ``CST_HEALTH_CACHE_TTL``, ``CST_LIVENESS_ENDPOINT``, ``CST_READINESS_ENDPOINT``,
+        ``CST_HEALTH_CACHE_TTL``, ``CST_HEALTH_DETAILS``, ``CST_MANAGEMENT_PORT``,
+        ``CST_MANAGEMENT_TOKEN``, ``CST_LIVENESS_ENDPOINT``, ``CST_READINESS_ENDPOINT``,
         ``CST_METRICS_ENDPOINT`` (and ``PROMETHEUS_MULTIPROC_DIR`` when metrics are on),
         ``CST_OPENAPI_ENABLED``, ``CST_OPENAPI_PATH``, ``CST_OPENAPI_DOCS_PATH``,
         ``CST_REFUSE_NUL``.
@@ -79,8 +83,11 @@ class CstMicroChassis:
         and value of a bad setting (also: ``CST_ALEMBIC_SCRIPT_LOCATION`` missing, without a
         ``versions/`` folder, or with a broken revision graph);
         :class:`~cst_chassis.errors.ChassisError`
-        when the app already has the chassis or ``CST_ALEMBIC_SCRIPT_LOCATION`` is set without
-        Alembic installed; ``TypeError`` when ``db`` is none of the accepted kinds.
+        when the app already has the chassis, ``CST_ALEMBIC_SCRIPT_LOCATION`` is set without
+        Alembic installed or ``CST_METRICS_ENDPOINT`` without ``prometheus_client``;
+        :class:`~cst_chassis.errors.RouteCollisionError` when a chassis endpoint and an app route
+        claim the same path and method (now, or when the app's route is registered later);
+        ``TypeError`` when ``db`` is none of the accepted kinds.
         """
         if EXTENSION_KEY in app.extensions:
             raise ChassisError(
@@ -92,6 +99,7 @@ class CstMicroChassis:
         # Keyset resources need a usable cursor secret: checked now and at their registration.
         guard_view_functions(app, config.cursor_secret, config.cursor_secret_fallbacks)
         state = ChassisState(config=config, db=db, health_checks=self._health_checks)
+        state.management = ManagementAccess(config, self._management_auth)
 
         install_logging(config.stream_log_level, config.log_format, config.log_text_format)
         # Flask adds its own stderr handler to app.logger; with ours on the root logger every
@@ -122,9 +130,12 @@ class CstMicroChassis:
             install_http_error_envelope(app)
 
         app.extensions[EXTENSION_KEY] = state
+        # From here on a chassis endpoint and an app route on the same path and method are a
+        # start-up error, whichever comes first (cst_chassis.routes).
+        guard_routes(app)
         register_health_endpoint(app, state)
         register_liveness_endpoint(app, state)
-        install_metrics(app, state, explicitly_configured=_is_set(app, "CST_METRICS_ENDPOINT"))
+        install_metrics(app, state)
         if config.openapi_enabled:
             _register_openapi(app, config)
 
@@ -147,6 +158,23 @@ class CstMicroChassis:
 
         return register
 
+    def management_auth(self, hook: AuthT) -> AuthT:
+        """Register a hook that says whether the current request is *authorised* (``True``).
+
+        Called in the request context of a management endpoint; any other answer, or an
+        exception (logged), means no. An authorised request sees the health details when
+        ``CST_HEALTH_DETAILS`` is ``authorised`` (the default), and only authorised requests
+        reach the metrics endpoint once a hook or ``CST_MANAGEMENT_TOKEN`` is configured::
+
+            @chassis.management_auth
+            def is_operator() -> bool:
+                return request.headers.get("X-Operator") == "yes"  # your own check
+
+        Applies to every app this instance is initialised on, before or after ``init_app``.
+        """
+        self._management_auth.append(hook)
+        return hook
+
 
 def _is_flask_sqlalchemy(db: object) -> bool:
     # Flask-SQLAlchemy is optional: only look at it if the app already imported it.
@@ -162,10 +190,6 @@ def _check_database_kind(db: object) -> None:
         "init_app(app, db): db must be a Flask-SQLAlchemy instance, a SQLAlchemy Engine or an "
         f"AsyncEngine, not {type(db).__module__}.{type(db).__qualname__}"
     )
-
-
-def _is_set(app: Flask, key: str) -> bool:
-    return key in os.environ or app.config.get(key) is not None
 
 
 def _register_openapi(app: Flask, config: ChassisConfig) -> None:

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cst_chassis import async_bridge, shutdown
 from cst_chassis._health_runner import CheckSlot, Ticket, start_in_thread, start_on_loop
 from cst_chassis._server_signals import follow_granian_shutdown
+from cst_chassis.management import ManagementAccess
 from cst_chassis.migrations import (
     MigrationScript,
     load_migration_script,
@@ -115,12 +116,16 @@ class _Health:
     def view(self) -> Response:
         """``/status``: every check, 200 or 503, within ``CST_HEALTH_CHECK_TIMEOUT``."""
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API, untyped
+        access = self._access()
+        access.require_listener()
         body, healthy = self.report(app)
-        return health_response(app, body, healthy)
+        return health_response(app, access.visible(body), healthy)
 
     def readiness(self) -> Response:
         """Readiness: ``/status``'s checks, and 503 at once once the process is shutting down."""
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API, untyped
+        access = self._access()
+        access.require_listener()
         if shutdown.is_shutting_down():
             config = self._state.config
             body: HealthBody = {
@@ -128,9 +133,14 @@ class _Health:
                 "version": config.project_version,
                 "shutting_down": True,
             }
-            return health_response(app, body, healthy=False)
+            return health_response(app, access.visible(body), healthy=False)
         body, healthy = self.report(app)
-        return health_response(app, body, healthy)
+        return health_response(app, access.visible(body), healthy)
+
+    def _access(self) -> ManagementAccess:
+        access = self._state.management
+        assert access is not None, "init_app sets the management access before any request"
+        return access
 
     def report(self, app: Flask) -> tuple[HealthBody, bool]:
         config = self._state.config

@@ -1,8 +1,8 @@
 """Prometheus metrics: requests, async bridge, connection pools, health, pagination, build info.
 
-Enabled when ``prometheus_client`` is installed (``pip install cst-chassis[metrics]``) and
-``CST_METRICS_ENDPOINT`` (default ``/metrics``) is not off. Everything is measured where it costs
-least, without a Flask request hook (each has a visible price per request):
+Enabled when ``CST_METRICS_ENDPOINT`` is set (e.g. ``/metrics``; off by default), which needs
+``prometheus_client`` (``pip install 'cst-chassis[metrics]'``). Everything is measured where it
+costs least, without a Flask request hook (each has a visible price per request):
 
 - requests: a WSGI wrapper (:class:`MetricsMiddleware`) times the app and reads the matched rule
   from the request Werkzeug keeps in the environ, so the ``route`` label is the *template*
@@ -443,25 +443,23 @@ def _instrument_async(app: Flask, metrics: ChassisMetrics) -> None:
     app.async_to_sync = async_to_sync  # type: ignore[method-assign]  # Flask documents overriding async_to_sync
 
 
-def install_metrics(app: Flask, state: ChassisState, explicitly_configured: bool) -> None:
+def install_metrics(app: Flask, state: ChassisState) -> None:
     """Wire the metrics into ``app`` (``init_app`` calls it after the other chassis parts).
 
-    Does nothing when ``CST_METRICS_ENDPOINT`` is off, or when ``prometheus_client`` is missing
-    and the key was left at its default. Raises :class:`~cst_chassis.errors.ChassisError` when
-    the key is set but the ``metrics`` extra is not installed, and
-    :class:`~cst_chassis.errors.ChassisConfigError` when ``PROMETHEUS_MULTIPROC_DIR`` is set to
-    something that is not a directory.
+    Does nothing unless ``CST_METRICS_ENDPOINT`` is set (off by default: metrics never switch
+    on because ``prometheus_client`` happens to be importable). Raises
+    :class:`~cst_chassis.errors.ChassisError` when the key is set but the ``metrics`` extra is
+    not installed, and :class:`~cst_chassis.errors.ChassisConfigError` when
+    ``PROMETHEUS_MULTIPROC_DIR`` is set to something that is not a directory.
     """
     endpoint = state.config.metrics_endpoint
     if endpoint is None:
         return
     if prometheus_client is None:
-        if explicitly_configured:
-            raise ChassisError(
-                "CST_METRICS_ENDPOINT is set but prometheus_client is not installed: "
-                "pip install 'cst-chassis[metrics]', or set CST_METRICS_ENDPOINT=off"
-            )
-        return
+        raise ChassisError(
+            f"CST_METRICS_ENDPOINT={endpoint!r} is set but prometheus_client is not installed: "
+            "pip install 'cst-chassis[metrics]', or unset CST_METRICS_ENDPOINT"
+        )
     directory = multiprocess_directory()
     if directory is not None and not os.path.isdir(directory):
         raise ChassisConfigError(MULTIPROC_ENV, directory, "an existing directory")
@@ -476,8 +474,13 @@ def install_metrics(app: Flask, state: ChassisState, explicitly_configured: bool
     state.health_observer = metrics.observe_health
     state.metrics = metrics
 
+    access = state.management
+    assert access is not None, "init_app sets the management access before the metrics"
+
     def view() -> Response:
         assert prometheus_client is not None
+        access.require_listener()
+        access.require_authorised()
         return Response(
             metrics.exposition(),
             headers={

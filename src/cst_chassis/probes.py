@@ -51,6 +51,9 @@ class _Liveness:
     def view(self) -> Response:
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API, untyped
         state = self._state
+        access = state.management
+        assert access is not None, "init_app sets the management access before any request"
+        access.require_listener()
         config = state.config
         body: HealthBody = {"name": config.project_name, "version": config.project_version}
         healthy = True
@@ -67,4 +70,4 @@ class _Liveness:
             body["checks"] = {LOOP_CHECK: "ok" if healthy else "failing"}
             if state.health_observer is not None:
                 state.health_observer(LOOP_CHECK, healthy, ticket.duration())
-        return health_response(app, body, healthy)
+        return health_response(app, access.visible(body), healthy)

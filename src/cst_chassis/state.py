@@ -17,6 +17,7 @@ from cst_chassis.config import ChassisConfig
 from cst_chassis.errors import ChassisNotInitializedError
 
 if TYPE_CHECKING:
+    from cst_chassis.management import ManagementAccess
     from cst_chassis.metrics import ChassisMetrics
     from cst_chassis.typing import DatabaseLike, HealthCheck
 
@@ -36,6 +37,8 @@ class ChassisState:
     # Told each health check's result and duration (the metrics, when they are on).
     health_observer: Callable[[str, bool, float], None] | None = None
     metrics: ChassisMetrics | None = None
+    # Who reaches the management endpoints and sees details (cst_chassis.management).
+    management: ManagementAccess | None = None
 
 
 def get_state(app: Flask | None = None) -> ChassisState:

@@ -73,6 +73,8 @@ def create_app(package: str, database: str) -> Flask:
     app = Flask("diff-service")
     app.config["SQLALCHEMY_DATABASE_URI"] = database
     app.config["SQLALCHEMY_TRACK_MODIFICATIONS"] = False
+    # The migration guide's setting that keeps the seed's public /status body (the seed ignores it).
+    app.config["CST_HEALTH_DETAILS"] = "always"
     db = SQLAlchemy()
     db.init_app(app)
     chassis_module.CstMicroChassis().init_app(app, db)

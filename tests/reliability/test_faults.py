@@ -44,9 +44,11 @@ from tests.reliability.support import (
 
 HEALTH_TIMEOUT = 1.0
 ASYNC_TIMEOUT = 3.0
+# No health cache (default 5 s): /status must see the cut and the restore at once.
 FAULT_CONFIG = {
     "CST_HEALTH_CHECK_TIMEOUT": HEALTH_TIMEOUT,
     "CST_ASYNC_TIMEOUT": ASYNC_TIMEOUT,
+    "CST_HEALTH_CACHE_TTL": 0,
     # The ASGI servers' pool for sync views, as many threads as a WSGI worker has (WSGI ignores it).
     "CST_ASGI_THREADS": 8,
 }
