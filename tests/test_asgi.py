@@ -385,7 +385,7 @@ def test_async_timeout_cancels_the_view_on_asgi(make_app: AppFactory) -> None:
 
 
 def test_the_chassis_loop_is_the_servers_loop_under_asgi(make_app: AppFactory) -> None:
-    app = make_app()
+    app = make_app(CST_HEALTH_DETAILS="always")
     ran: list[object] = []
 
     async def background() -> None:
@@ -444,7 +444,7 @@ def test_an_async_engine_pool_serves_requests_on_the_servers_loop(
     import sqlalchemy as sa
 
     engine = database.async_engine(pool_size=2)
-    app = make_app(db=engine)
+    app = make_app(db=engine, CST_HEALTH_DETAILS="always")
 
     @app.get("/value/<int:n>")
     async def value(n: int) -> dict[str, Any]:
@@ -638,7 +638,7 @@ def test_metrics_tracing_and_openapi_work_over_asgi(make_app: AppFactory) -> Non
     from cst_chassis import outgoing_headers
     from tests.metrics_support import parse
 
-    app = build(make_app, CST_OPENAPI_ENABLED=True)
+    app = build(make_app, CST_OPENAPI_ENABLED=True, CST_METRICS_ENDPOINT="/metrics")
 
     @app.get("/outgoing")
     async def outgoing() -> dict[str, Any]:
