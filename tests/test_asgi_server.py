@@ -91,7 +91,7 @@ def server_name(request: pytest.FixtureRequest) -> str:
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_chassis_promise_holds_over_asgi(server_name: str, kind: str, tmp_path: Path) -> None:
     serve = ASGI_SERVERS[server_name]
-    config = {"CST_MAX_CONTENT_LENGTH": 100_000}
+    config = {"CST_MAX_CONTENT_LENGTH": 100_000, "CST_HEALTH_DETAILS": "always"}
     with (
         service_database(kind, tmp_path) as database,
         serve(database.settings(config=config), tmp_path) as server,

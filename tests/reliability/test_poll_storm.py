@@ -122,7 +122,9 @@ def test_status_poll_storm_on_a_silent_database_answers_in_bounded_time(
         TcpProxy(database.address()) as proxy,
     ):
         settings = database.settings(
-            port=proxy.port, pool_size=2, config={"CST_HEALTH_CHECK_TIMEOUT": TIMEOUT}
+            port=proxy.port,
+            pool_size=2,
+            config={"CST_HEALTH_CHECK_TIMEOUT": TIMEOUT, "CST_HEALTH_CACHE_TTL": 0},
         )
         with _server(server_name, settings, tmp_path) as server:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
