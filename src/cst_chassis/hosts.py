@@ -41,7 +41,7 @@ class UntrustedHostError(SecurityError):
     def __init__(self) -> None:
         super().__init__(UNTRUSTED_HOST_MESSAGE)
         # flask-restful's error data, which the envelope is built from.
-        self.data = {"message": UNTRUSTED_HOST_MESSAGE, "path": "Host"}
+        self.data: dict[str, str] = {"message": UNTRUSTED_HOST_MESSAGE, "path": "Host"}
 
 
 def install_host_check(app: Flask, trusted_hosts: Sequence[str] | None) -> None:
