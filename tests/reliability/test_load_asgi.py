@@ -1,4 +1,5 @@
-"""Mixed load over ASGI on uvicorn[standard] (2 workers; ``cst_chassis.asgi.asgi_app``).
+"""Mixed load over ASGI (``cst_chassis.asgi.asgi_app``, 2 workers) on uvicorn[standard] and on
+granian's ASGI interface.
 
 The same checks as on gunicorn and granian WSGI (statuses, ids, data, log lines all exact), on
 SQLite and, when configured, on PostgreSQL: the async views run in greenlets on each worker's
@@ -20,6 +21,7 @@ from tests.reliability.support import (
     SKIP_POSTGRES,
     ServerProcess,
     check_load,
+    granian_asgi_server,
     parse_log,
     plan_mix,
     run_load,
@@ -30,28 +32,37 @@ from tests.reliability.support import (
 
 pytestmark = pytest.mark.load
 
+SERVERS = {"uvicorn": uvicorn_server, "granian-asgi": granian_asgi_server}
+
 
 @pytest.fixture(
     scope="module",
     params=[
-        "sqlite",
         pytest.param(
-            "postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)
-        ),
+            (name, kind),
+            id=f"{name}-{kind}",
+            marks=pytest.mark.skipif(
+                kind == "postgresql" and not POSTGRES_URL, reason=SKIP_POSTGRES
+            ),
+        )
+        for name in SERVERS
+        for kind in ("sqlite", "postgresql")
     ],
 )
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    directory = tmp_path_factory.mktemp("uvicorn")
+    name, kind = request.param
+    directory = tmp_path_factory.mktemp(name)
+    serve = SERVERS[name]
     with (
-        service_database(str(request.param), directory) as database,
-        uvicorn_server(database.settings(pool_size=3, max_overflow=3), directory) as server,
+        service_database(kind, directory) as database,
+        serve(database.settings(pool_size=3, max_overflow=3), directory) as server,
     ):
         yield server
 
 
-def test_mixed_load_on_uvicorn_answers_every_request_with_its_own_id_and_log_lines(
+def test_mixed_load_over_asgi_answers_every_request_with_its_own_id_and_log_lines(
     server: ServerProcess, request: pytest.FixtureRequest
 ) -> None:
     tag = f"r{uuid.uuid4().hex[:6]}"
@@ -61,7 +72,7 @@ def test_mixed_load_on_uvicorn_answers_every_request_with_its_own_id_and_log_lin
     result = run_load(server.port, plan, clients=LOAD_CLIENTS)
 
     check = check_load(result.outcomes, parse_log(server.log_text()))
-    summarise(f"uvicorn 2 workers ASGI [{request.node.callspec.id}]", result, check)
+    summarise(f"2 workers ASGI [{request.node.callspec.id}]", result, check)
     assert len(result.outcomes) == len(plan)
     assert check.problems == []
     assert server.worker_pids() == pids_before, "a worker died or was restarted under load"
