@@ -13,10 +13,11 @@ import os
 import sqlalchemy as sa
 from flask import Flask
 
+from cst_chassis.asgi import ASGIApp, asgi_app
 from cst_chassis.state import get_state
 from tests.reliability import service
 
-__all__ = ["create_app_from_env"]
+__all__ = ["create_app_from_env", "create_asgi_app_from_env"]
 
 
 def create_app_from_env() -> Flask:
@@ -31,3 +32,8 @@ def create_app_from_env() -> Flask:
 
     get_state(app).health_checks["async_pool"] = async_pool
     return app
+
+
+def create_asgi_app_from_env() -> ASGIApp:
+    """The same app over ASGI (uvicorn; 2 threads for its sync views, as the WSGI workers have)."""
+    return asgi_app(create_app_from_env(), threads=2)

@@ -1,4 +1,5 @@
-"""A ``/status`` poll storm while PostgreSQL is silent, on gunicorn and granian (2 workers x 2).
+"""A ``/status`` poll storm while PostgreSQL is silent, on gunicorn, granian (2 workers x 2) and
+uvicorn over ASGI (2 workers, 2 threads for sync views).
 
 Issue 25, item 1: PostgreSQL behind a proxy that accepts connections and never answers,
 ``CST_HEALTH_CHECK_TIMEOUT=1``, 30 and 100 clients polling ``/status`` on keep-alive connections.
@@ -28,6 +29,7 @@ from tests.reliability.support import (
     gunicorn_server,
     report,
     service_database,
+    uvicorn_server,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_POSTGRES)]
@@ -107,13 +109,17 @@ def _server(
         return gunicorn_server(
             settings, directory, workers=2, threads=2, app=f"{_APP}:create_app_from_env()"
         )
+    if name == "uvicorn":
+        return uvicorn_server(
+            settings, directory, workers=2, factory=f"{_APP}:create_asgi_app_from_env"
+        )
     return granian_server(
         settings, directory, workers=2, threads=2, factory=f"{_APP}:create_app_from_env"
     )
 
 
 @pytest.mark.parametrize("pollers", [30, 100])
-@pytest.mark.parametrize("server_name", ["gunicorn", "granian"])
+@pytest.mark.parametrize("server_name", ["gunicorn", "granian", "uvicorn"])
 def test_status_poll_storm_on_a_silent_database_answers_in_bounded_time(
     server_name: str, pollers: int, tmp_path: Path
 ) -> None:
