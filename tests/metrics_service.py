@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 
 from cst_chassis import ChassisApi, CstMicroChassis
+from cst_chassis.asgi import ASGIApp, asgi_app
 from cst_chassis.pagination import Page
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
 from cst_chassis.shutdown import is_shutting_down
@@ -193,3 +194,8 @@ def create_app_from_env() -> Flask:
     """gunicorn's entry point: settings from ``METRICS_SERVICE_SETTINGS``."""
     raw = json.loads(os.environ[SETTINGS_ENV])
     return create_app(MetricsServiceSettings(**raw))
+
+
+def create_asgi_app_from_env() -> ASGIApp:
+    """The same service over ASGI (``cst_chassis.asgi.asgi_app``), for uvicorn and granian."""
+    return asgi_app(create_app_from_env())

@@ -173,8 +173,10 @@ def metrics_granian(
     workers: int = 2,
     threads: int = 2,
     extra_args: tuple[str, ...] = (),
+    interface: str = "wsgi",
 ) -> Iterator[ServiceProcess]:
-    """Serve the metrics service on granian's WSGI interface, multiprocess metrics as above.
+    """Serve the metrics service on granian (``interface``: ``wsgi``, or ``asgi`` through
+    ``cst_chassis.asgi``), multiprocess metrics as above.
 
     No server hook: the chassis keeps the directory (created here, as a volume would be).
     """
@@ -192,15 +194,17 @@ def metrics_granian(
     log_path = directory / f"granian-{port}.log"
     command = [
         str(GRANIAN),
-        "--interface=wsgi",
+        f"--interface={interface}",
         f"--workers={workers}",
-        f"--blocking-threads={threads}",
+        *([f"--blocking-threads={threads}"] if interface == "wsgi" else []),
         "--host=127.0.0.1",
         f"--port={port}",
         "--workers-kill-timeout=20",
         *extra_args,
         "--factory",
-        "tests.metrics_service:create_app_from_env",
+        "tests.metrics_service:create_app_from_env"
+        if interface == "wsgi"
+        else "tests.metrics_service:create_asgi_app_from_env",
     ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(command, cwd=REPO, env=environ, stdout=log, stderr=log)

@@ -1,4 +1,5 @@
-"""``PROMETHEUS_MULTIPROC_DIR`` under worker recycling, on gunicorn and granian (issue 25, 2-3).
+"""``PROMETHEUS_MULTIPROC_DIR`` under worker recycling, on gunicorn and granian (WSGI and ASGI;
+issue 25, 2-3).
 
 gunicorn ``--max-requests 50`` and 2,000 requests (some 40 worker boots), granian workers
 respawned by ``SIGHUP`` (what ``--workers-lifetime`` does, minutes apart): the directory stays
@@ -80,14 +81,18 @@ def test_gunicorn_max_requests_keeps_the_directory_bounded_and_the_totals_exact(
         assert service.scrape().total(COUNT, lambda x: x["route"] == ROUTE) == sent
 
 
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
 def test_granian_respawned_workers_keep_the_directory_bounded_and_the_totals_exact(
-    tmp_path: Path,
+    interface: str, tmp_path: Path
 ) -> None:
     sent = 0
     with (
         service_database("sqlite", tmp_path) as database,
         metrics_granian(
-            _settings(database.url, tmp_path), tmp_path, extra_args=("--respawn-interval=0.2",)
+            _settings(database.url, tmp_path),
+            tmp_path,
+            extra_args=("--respawn-interval=0.2",),
+            interface=interface,
         ) as service,
     ):
         for respawn in range(1, 4):
@@ -100,5 +105,7 @@ def test_granian_respawned_workers_keep_the_directory_bounded_and_the_totals_exa
             wait_until(lambda n=respawn: service.log_text().count("Stopped old worker-") >= 2 * n)  # type: ignore[misc]  # a default binds the loop value
         _send(service.port, 100)
         sent += 100
-        _check_bounded(service, tmp_path / "prom", "granian 2x2, 3 respawns")
+        _check_bounded(
+            service, tmp_path / "prom", f"granian {interface.upper()} 2 workers, 3 respawns"
+        )
         assert service.scrape().total(COUNT, lambda x: x["route"] == ROUTE) == sent
