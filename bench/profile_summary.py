@@ -23,7 +23,8 @@ PACKAGES = [
     ("cst_chassis/asgi", "chassis ASGI adapter"),
     ("cst_chassis", "chassis (other)"),
     ("sqlalchemy/dialects/postgresql/asyncpg", "SQLAlchemy asyncpg adapter"),
-    ("sqlalchemy/util/_concurrency", "SQLAlchemy greenlet glue"),
+    ("sqlalchemy/util/_concurrency", "SQLAlchemy greenlet glue"),  # 2.0
+    ("sqlalchemy/util/concurrency", "SQLAlchemy greenlet glue"),  # 2.1
     ("sqlalchemy/ext/asyncio", "SQLAlchemy asyncio layer"),
     ("sqlalchemy", "SQLAlchemy core"),
     ("asyncpg", "asyncpg"),
