@@ -23,6 +23,12 @@ Semantics (see the README's "Async views"):
   ``CST_ASYNC_LOOP=uvloop`` requires it), read from the environment when the loop starts.
 - Exit: an ``atexit`` hook cancels the tasks still running (background tasks), runs the
   registered shutdown coroutines (e.g. ``AsyncEngine.dispose``) and closes the loop.
+- ASGI (:mod:`cst_chassis.asgi`): the server's own loop *is* the chassis loop of that process
+  (:func:`adopt_loop`); no thread of ours is started. An ``async def`` view runs inside SQLAlchemy's
+  greenlet bridge on that loop, so :func:`async_to_sync` (and :func:`run_coroutine`) called there
+  awaits the coroutine in place (``await_``) instead of handing it to another thread; called from a
+  thread of the ASGI pool (a sync view) it hands the coroutine to the server's loop as above. The
+  ASGI lifespan shutdown runs :func:`close_adopted_loop` (background tasks, shutdown coroutines).
 """
 
 from __future__ import annotations
@@ -41,11 +47,15 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import concurrency as _sa_concurrency
+from sqlalchemy.util.concurrency import in_greenlet
 
 from cst_chassis.errors import AsyncBridgeError, AsyncBridgeTimeout
 
 __all__ = [
+    "adopt_loop",
     "async_to_sync",
+    "close_adopted_loop",
     "get_loop",
     "on_shutdown",
     "register_engine",
@@ -72,12 +82,27 @@ _spawned: contextvars.ContextVar[set[asyncio.Task[Any]] | None] = contextvars.Co
 _MISSING = object()
 
 
+def _find_await() -> Callable[[Awaitable[Any]], Any]:
+    # SQLAlchemy 2.1 names it await_, 2.0 await_only (same function); CI runs both lines.
+    for name in ("await_", "await_only"):
+        found = getattr(_sa_concurrency, name, None)
+        if callable(found):
+            return found  # type: ignore[no-any-return]  # SQLAlchemy's own, typed there
+    raise ImportError("sqlalchemy.util.concurrency has neither await_ nor await_only")
+
+
+# Awaits in place from sync code running under greenlet_spawn (an async request on ASGI).
+await_in_greenlet: Callable[[Awaitable[Any]], Any] = _find_await()
+
+
 @dataclass(slots=True)
 class _LoopThread:
     pid: int
     loop: asyncio.AbstractEventLoop
     thread: threading.Thread
     ident: int
+    # False for an ASGI server's loop (adopt_loop): the server runs it, starts and stops it.
+    owned: bool = True
 
 
 _current: _LoopThread | None = None
@@ -99,11 +124,36 @@ def _task_factory(
     context: contextvars.Context | None = None,
 ) -> asyncio.Task[Any]:
     task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, context=context)
+    _track(task, context)
+    return task
+
+
+def _track(task: asyncio.Task[Any], context: contextvars.Context | None) -> None:
     spawned = context.get(_spawned) if context is not None else _spawned.get()
     if spawned is not None:
         spawned.add(task)
         task.add_done_callback(spawned.discard)
-    return task
+
+
+def _install_task_factory(loop: asyncio.AbstractEventLoop) -> None:
+    # On a server's loop the factory may already be the server's own: wrap it, never replace it.
+    existing = loop.get_task_factory()
+    if existing is None:
+        loop.set_task_factory(_task_factory)  # type: ignore[arg-type]  # keyword-only context is what asyncio passes
+        return
+    if existing is _task_factory or getattr(existing, "_cst_chassis", False):
+        return
+
+    def factory(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+    ) -> asyncio.Future[Any]:
+        task = existing(loop, coro, **kwargs)
+        if isinstance(task, asyncio.Task):
+            _track(task, kwargs.get("context"))
+        return task
+
+    factory._cst_chassis = True  # type: ignore[attr-defined]  # a marker: wrapped once only
+    loop.set_task_factory(factory)  # type: ignore[arg-type]  # typeshed wants a positional-only factory; asyncio passes these keywords
 
 
 def get_loop() -> asyncio.AbstractEventLoop:
@@ -112,9 +162,15 @@ def get_loop() -> asyncio.AbstractEventLoop:
     Raises :class:`~cst_chassis.errors.AsyncBridgeError` once the loop was shut down at exit.
     """
     current = _current
-    if current is None or current.pid != os.getpid():
+    if current is None or current.pid != os.getpid() or _gone(current):
         current = _start_loop()
     return current.loop
+
+
+def _gone(current: _LoopThread) -> bool:
+    # An adopted server loop that has since closed (the server stopped without a lifespan
+    # shutdown, or one asyncio.run per test): the next call starts a loop thread again.
+    return not current.owned and current.loop.is_closed()
 
 
 def _start_loop() -> _LoopThread:
@@ -122,9 +178,11 @@ def _start_loop() -> _LoopThread:
     with _start_lock:
         current = _current
         pid = os.getpid()
-        if current is not None and current.pid == pid:
+        if current is not None and current.pid == pid and not _gone(current):
             return current
-        if current is not None:
+        if current is not None and current.pid == pid:
+            _forget_adopted(current)
+        elif current is not None:
             # Forked without Python's at-fork hooks: uWSGI forks its workers in C and runs
             # them only with --py-call-osafterfork. The first call in the child catches up.
             _retire_parent_loop(current)
@@ -252,9 +310,14 @@ def _run(
     timeout: float,
 ) -> R:
     current = _current
-    if current is None or current.pid != os.getpid():
+    if current is None or current.pid != os.getpid() or _gone(current):
         current = _start_loop()
     if threading.get_ident() == current.ident:
+        if in_greenlet():
+            # Sync code under greenlet_spawn on the loop (an async request on ASGI): the
+            # coroutine is awaited right here, in the request's own task and context.
+            awaited: R = await_in_greenlet(_run_in_place(func, args, kwargs, timeout))
+            return awaited
         raise AsyncBridgeError(
             "a sync wrapper of an async function was called from the chassis event loop, "
             "which would wait for itself forever; await the coroutine directly instead"
@@ -281,6 +344,38 @@ def _run(
         raise error
     result: R = call.result
     return result
+
+
+async def _run_in_place(
+    func: Callable[..., Awaitable[R]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float,
+) -> R:
+    # The same semantics as a call handed to the loop thread (_run_call): tasks the coroutine
+    # leaves running are cancelled when it returns, and the timeout cancels it.
+    spawned: set[asyncio.Task[Any]] = set()
+    token = _spawned.set(spawned)
+    try:
+        if timeout < 0:
+            return await func(*args, **kwargs)
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                return await func(*args, **kwargs)
+        except TimeoutError:
+            if not scope.expired():
+                raise  # the coroutine's own TimeoutError
+            raise AsyncBridgeTimeout(
+                f"coroutine {getattr(func, '__qualname__', func)!s} did not finish within "
+                f"{timeout} s (CST_ASYNC_TIMEOUT); it was cancelled. Run blocking calls with "
+                "asyncio.to_thread"
+            ) from None
+    finally:
+        _spawned.reset(token)
+        leftovers = [task for task in spawned if not task.done()]
+        if leftovers:
+            await _cancel_leftovers(leftovers)
 
 
 def _cancel(call: _Call) -> None:
@@ -383,6 +478,8 @@ def _shutdown() -> None:
         if current is None or current.pid != os.getpid():
             return
         _current = None
+        if not current.owned:
+            return  # an ASGI server's loop: its lifespan shutdown ran close_adopted_loop
         _shut_down_pid = current.pid
     loop = current.loop
     try:
@@ -396,6 +493,92 @@ def _shutdown() -> None:
     if not current.thread.is_alive():
         # The default executor's threads were already joined by concurrent.futures' exit hook.
         loop.close()
+
+
+def adopt_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Make ``loop``, running in the calling thread, this process's chassis loop (ASGI).
+
+    Called by :mod:`cst_chassis.asgi` on the server's loop at lifespan startup (or the first
+    request). From then on :func:`run_coroutine`, :func:`spawn_background`, the liveness ping,
+    async health checks and registered engines use the server's loop: one loop, one async engine
+    pool per process. A loop thread the chassis had already started in this process (start-up
+    work with :func:`run_coroutine` before the server ran) is stopped, and the connections its
+    registered engines held are closed on it first (asyncpg connections belong to one loop).
+    Adopting the loop that is already the chassis loop does nothing.
+    """
+    global _current
+    pid = os.getpid()
+    with _start_lock:
+        previous = _current
+        if previous is not None and previous.pid == pid and previous.loop is loop:
+            return
+        _install_task_factory(loop)
+        _current = _LoopThread(
+            pid, loop, threading.current_thread(), threading.get_ident(), owned=False
+        )
+    if previous is None or previous.pid != pid:
+        return  # nothing of this process's to retire (a forked child is handled at fork)
+    if previous.owned:
+        _stop_owned_loop(previous)
+    else:
+        _forget_adopted(previous)
+
+
+def _forget_adopted(stale: _LoopThread) -> None:
+    # An earlier server's loop (closed by now, e.g. one asyncio.run per test): its pools'
+    # connections belong to it; give the engines fresh pools without touching them.
+    _inherited.append(stale)
+    for engine in _engines:
+        _inherited.append(engine.sync_engine.pool)
+        engine.sync_engine.dispose(close=False)
+
+
+def _stop_owned_loop(stale: _LoopThread) -> None:
+    async def close() -> None:
+        current_task = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current_task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for engine in _engines:
+            with contextlib.suppress(Exception):  # a dead server: the pool is replaced anyway
+                await asyncio.wait_for(engine.dispose(), _SHUTDOWN_TIMEOUT)
+
+    try:
+        asyncio.run_coroutine_threadsafe(close(), stale.loop).result(2 * _SHUTDOWN_TIMEOUT)
+    except Exception:  # a blocked loop: leave its thread (a daemon) to the OS
+        logger.warning("The chassis loop thread did not stop in time", exc_info=True)
+        return
+    stale.loop.call_soon_threadsafe(stale.loop.stop)
+    stale.thread.join(timeout=_SHUTDOWN_TIMEOUT)
+    if not stale.thread.is_alive():
+        stale.loop.close()
+
+
+async def close_adopted_loop() -> None:
+    """Release the adopted server loop (ASGI lifespan shutdown; run on that loop).
+
+    Cancels the :func:`spawn_background` tasks still running, runs the shutdown coroutines
+    (:func:`on_shutdown`, registered engines' ``dispose``), each for at most 5 s, and forgets the
+    loop: a later call in this process starts a chassis loop thread again.
+    """
+    global _current
+    loop = asyncio.get_running_loop()
+    current = _current
+    if current is None or current.owned or current.loop is not loop:
+        return
+    tasks = [task for task in _background if task.get_loop() is loop and not task.done()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for callback in reversed(_shutdown_callbacks):
+        try:
+            await asyncio.wait_for(callback(), _SHUTDOWN_TIMEOUT)
+        except Exception:  # shutting down: there is no one left to tell but the log
+            logger.debug("Shutdown callback %r failed", callback, exc_info=True)
+    with _start_lock:
+        if _current is current:
+            _current = None
 
 
 def _after_fork_in_child() -> None:

@@ -315,6 +315,14 @@ class ChassisConfig:
         "`30`",
         "seconds > 0, or `none` for no bound",
     )
+    asgi_threads: int = _setting(
+        "CST_ASGI_THREADS",
+        _positive_int,
+        40,
+        "`40`",
+        "integer > 0: threads per process running sync views under "
+        "[ASGI](#async-views) (`asgi_app(app, threads=...)` wins)",
+    )
     alembic_script_location: str | None = _setting(
         "CST_ALEMBIC_SCRIPT_LOCATION",
         _string,

@@ -60,7 +60,8 @@ class CstMicroChassis:
         ``CST_STREAM_LOG_LEVEL``, ``CST_LOG_FORMAT``, ``CST_LOG_TEXT_FORMAT``,
         ``CST_API_DEFAULT_PAGE_SIZE``,
         ``CST_API_MAX_PAGE_SIZE``, ``CST_OPERATION_ID_HEADER``, ``CST_ASYNC_BRIDGE``,
-        ``CST_ASYNC_TIMEOUT``, ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET`` (and
+        ``CST_ASYNC_TIMEOUT``, ``CST_ASGI_THREADS`` (used by ``cst_chassis.asgi.asgi_app``),
+        ``CST_ALEMBIC_SCRIPT_LOCATION``, ``CST_CURSOR_SECRET`` (and
         ``SECRET_KEY`` when a keyset resource is already registered: the cursor secret must then
         be set and at least 16 bytes long), ``CST_MAX_CONTENT_LENGTH`` (and Flask's
         ``MAX_CONTENT_LENGTH``, which wins when set), ``CST_ENVELOPE_HTTP_ERRORS``,

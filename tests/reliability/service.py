@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -29,10 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 
 from cst_chassis import ChassisApi, CstMicroChassis, get_operation_id
+from cst_chassis.asgi import ASGIApp, asgi_app
 from cst_chassis.async_bridge import run_coroutine
 from cst_chassis.context import operation_id_var
 from cst_chassis.pagination import Page
 from cst_chassis.resources import ApiPaginatedMixin, ApiResource
+from cst_chassis.shutdown import is_shutting_down
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -44,6 +47,7 @@ __all__ = [
     "ServiceSettings",
     "create_app",
     "create_app_from_env",
+    "create_asgi_app_from_env",
     "dispose_app",
     "items",
     "metadata",
@@ -80,6 +84,7 @@ EXPECTED_RECORDS: dict[str, tuple[str, ...]] = {
     "boom": ("Unhandled exception on GET /boom",),
     "unserialisable": ("Unhandled exception on GET /unserialisable",),
     "slow": (),
+    "hold": (),
 }
 
 
@@ -235,6 +240,58 @@ class SlowResource(_Logged):
         return {"token": token, **_where()}
 
 
+class EchoResource(ApiResource):
+    """Reads the body: a sync ``POST`` (the ASGI pool) and an async ``PUT`` (the server's loop)."""
+
+    def post(self) -> object:
+        return {"length": len(request.get_data()), **_where()}
+
+    async def put(self) -> object:
+        await asyncio.sleep(0)
+        return {"length": len(request.get_data()), **_where()}
+
+
+# How long a held request waits for its release file, then for the shutdown to begin.
+_HOLD_LIMIT = 20.0
+
+
+class HoldResource(ApiResource):
+    """``GET /hold/<name>?release=<dir>``: waits until ``<dir>/<name>`` exists (async, on the
+    loop), then until the process is shutting down (or a bound), then reports what readiness
+    answers at that moment: a request in flight across a graceful shutdown."""
+
+    async def get(self, name: str) -> object:
+        if _TOKEN.fullmatch(name) is None:
+            self.add_error("bad name", path="name")
+            return None
+        release = request.args.get("release", "")
+        if not release.startswith("/") or ".." in release:
+            self.add_error("release must be an absolute directory", path="release")
+            return None
+        directory = Path(release)
+        log.info("hold %s started", name)
+        (directory / f"{name}.started").touch()
+        deadline = time.monotonic() + _HOLD_LIMIT
+        try:
+            while not (directory / name).exists() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            # The client left (ASGI cancels the view): logged under the request's own id.
+            log.info("hold %s cancelled", name)
+            (directory / f"{name}.cancelled").touch()
+            raise
+        deadline = time.monotonic() + _HOLD_LIMIT
+        while not is_shutting_down() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API, untyped
+        readiness = await asyncio.to_thread(_readiness, app)
+        return {"held": name, "readiness": readiness, "pid": os.getpid()}
+
+
+def _readiness(app: Flask) -> int:
+    return app.test_client().get("/readyz").status_code
+
+
 class LeakProbe:
     """The outermost WSGI layer: logs an error if a request starts with an operation id set.
 
@@ -278,6 +335,8 @@ def create_app(settings: ServiceSettings) -> Flask:
     api.add_resource(BoomResource, "/boom")
     api.add_resource(UnserialisableResource, "/unserialisable")
     api.add_resource(SlowResource, "/slow")
+    api.add_resource(EchoResource, "/echo")
+    api.add_resource(HoldResource, "/hold/<name>")
     app.wsgi_app = LeakProbe(app.wsgi_app)  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
     return app
 
@@ -285,6 +344,11 @@ def create_app(settings: ServiceSettings) -> Flask:
 def create_app_from_env() -> Flask:
     """Gunicorn's entry point: settings from ``RELIABILITY_SERVICE_SETTINGS``."""
     return create_app(ServiceSettings.from_json(os.environ[SETTINGS_ENV]))
+
+
+def create_asgi_app_from_env() -> ASGIApp:
+    """uvicorn's and granian's ASGI entry point (``--factory``): the same app, over ASGI."""
+    return asgi_app(create_app_from_env())
 
 
 def dispose_app(app: Flask) -> None:

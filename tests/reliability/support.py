@@ -46,6 +46,8 @@ from tests.reliability.service import (
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 GRANIAN = Path(sys.executable).with_name("granian")
+UVICORN = Path(sys.executable).with_name("uvicorn")
+ASGI_FACTORY = "tests.reliability.service:create_asgi_app_from_env"
 POSTGRES_URL = os.environ.get("CST_TEST_POSTGRES_URL")
 SKIP_POSTGRES = "CST_TEST_POSTGRES_URL is not set (CI sets it; PostgreSQL cases skipped)"
 HEADER = "X-Operation-ID"
@@ -486,6 +488,104 @@ def granian_server(
         _stop(process)
 
 
+@contextlib.contextmanager
+def _port_retrying_server(
+    name: str,
+    command_for: Callable[[int], list[str]],
+    settings: ServiceSettings,
+    directory: Path,
+    workers: int,
+) -> Iterator[ServerProcess]:
+    # Servers that bind their socket themselves: the port is one the OS just handed out,
+    # retried if another process takes it first.
+    tag = uuid.uuid4().hex[:8]
+    stdout_path = directory / f"{name}-{tag}.out"
+    stderr_path = directory / f"{name}-{tag}.err"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CST_")}
+    env[SETTINGS_ENV] = settings.to_json()
+    env["PYTHONPATH"] = str(REPO)
+    for attempt in range(3):
+        port = _free_port()
+        with stdout_path.open("ab") as stdout, stderr_path.open("ab") as stderr:
+            process = subprocess.Popen(
+                command_for(port), cwd=REPO, env=env, stdout=stdout, stderr=stderr
+            )
+        server = ServerProcess(process, port, stdout_path, stderr_path, name)
+        try:
+            wait_until_serving(port, server.alive)
+        except (RuntimeError, TimeoutError):
+            _stop(process)
+            if attempt == 2:
+                raise
+            continue
+        break
+    try:
+        deadline = time.monotonic() + 30
+        while len(server.worker_pids()) < workers and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield server
+    finally:
+        _stop(process)
+
+
+@contextlib.contextmanager
+def uvicorn_server(
+    settings: ServiceSettings,
+    directory: Path,
+    *,
+    workers: int = 2,
+    factory: str = ASGI_FACTORY,
+) -> Iterator[ServerProcess]:
+    """Run the service over ASGI on uvicorn[standard] (``cst_chassis.asgi``; "Deployment").
+
+    No access log (the chassis logs each request itself, with its id); uvicorn's own lines go to
+    stderr at warning level, so stdout holds only the service's records.
+    """
+
+    def command(port: int) -> list[str]:
+        return [
+            str(UVICORN),
+            "--factory",
+            f"--workers={workers}",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--no-access-log",
+            "--log-level=warning",
+            "--timeout-graceful-shutdown=10",
+            factory,
+        ]
+
+    with _port_retrying_server("uvicorn", command, settings, directory, workers) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def granian_asgi_server(
+    settings: ServiceSettings,
+    directory: Path,
+    *,
+    workers: int = 2,
+    factory: str = ASGI_FACTORY,
+) -> Iterator[ServerProcess]:
+    """Run the service on granian's ASGI interface (``cst_chassis.asgi``; "Deployment")."""
+
+    def command(port: int) -> list[str]:
+        return [
+            str(GRANIAN),
+            "--interface=asgi",
+            f"--workers={workers}",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--workers-kill-timeout=10",
+            "--log-level=error",
+            "--factory",
+            factory,
+        ]
+
+    with _port_retrying_server("granian-asgi", command, settings, directory, workers) as server:
+        yield server
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -496,12 +596,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
-# The multi-process servers the fault tests run on, by name (2 workers x 8 threads each).
+# The multi-process servers the fault tests run on, by name (2 workers x 8 threads each on WSGI).
 SERVERS: dict[
     str, Callable[[ServiceSettings, Path], contextlib.AbstractContextManager[ServerProcess]]
 ] = {
     "gunicorn": gunicorn_server,
     "granian": granian_server,
+    # The ASGI entry point (cst_chassis.asgi), 2 workers each.
+    "uvicorn": uvicorn_server,
+    "granian-asgi": granian_asgi_server,
 }
 
 

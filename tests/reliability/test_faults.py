@@ -1,6 +1,7 @@
 """Faults: the database goes away under load, views that fail, clients that hang up.
 
-Database outages run the service under gunicorn and granian (2 workers x 8 threads each) with a
+Database outages run the service under gunicorn and granian (2 workers x 8 threads each), and over
+ASGI under uvicorn and granian's ASGI interface (2 workers, 8 pool threads each), with a
 background load of sync, async and ``/status`` requests, cut the database, restore it, and check
 every response: ``/status`` turns 503 within ``CST_HEALTH_CHECK_TIMEOUT``, resources answer an
 error envelope within a bound, nothing hangs, the workers stay up, and everything answers 200
@@ -43,7 +44,12 @@ from tests.reliability.support import (
 
 HEALTH_TIMEOUT = 1.0
 ASYNC_TIMEOUT = 3.0
-FAULT_CONFIG = {"CST_HEALTH_CHECK_TIMEOUT": HEALTH_TIMEOUT, "CST_ASYNC_TIMEOUT": ASYNC_TIMEOUT}
+FAULT_CONFIG = {
+    "CST_HEALTH_CHECK_TIMEOUT": HEALTH_TIMEOUT,
+    "CST_ASYNC_TIMEOUT": ASYNC_TIMEOUT,
+    # The ASGI servers' pool for sync views, as many threads as a WSGI worker has (WSGI ignores it).
+    "CST_ASGI_THREADS": 8,
+}
 # A resource must answer within this while the database is away: the driver's own timeout
 # (SQLite busy timeout, PostgreSQL connect/command timeout: 1-2 s) plus queueing under load.
 RESOURCE_BOUND = 4.0
@@ -53,7 +59,9 @@ FAILURE_STATUSES = {500, 503, 504}
 # Threads a worker may have: gthread's 8 request threads, or granian's 8 blocking threads plus its
 # Rust runtime threads (which also show in /proc), and the chassis loop, the main thread and a
 # few helpers (health probes). Calls stuck on the dead database must not add a thread each.
-MAX_WORKER_THREADS = {"gunicorn": 16, "granian": 20}
+# On ASGI (uvicorn, granian's ASGI interface) the 8 threads are the chassis pool for sync views;
+# async views add none at all.
+MAX_WORKER_THREADS = {"gunicorn": 16, "granian": 20, "uvicorn": 16, "granian-asgi": 20}
 
 
 @dataclass
