@@ -160,9 +160,7 @@ def create_app(kind: str, workload: str = "lookup", asgi: bool = False) -> Any:
         return _bare_app(database_urls()[0])
     app = _chassis_app(kind == "chassis-async", workload)
     if asgi:
-        from cst_chassis.asgi import (  # type: ignore[import-not-found, unused-ignore]  # issue 23
-            asgi_app,
-        )
+        from cst_chassis.asgi import asgi_app
 
         return asgi_app(app)
     return app
