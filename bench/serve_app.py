@@ -154,6 +154,10 @@ def create_app(kind: str, workload: str = "lookup", asgi: bool = False) -> Any:
         raise ValueError(f"BENCH_WORKLOAD must be one of {', '.join(WORKLOADS)}, not {workload!r}")
     if kind not in KINDS or (kind == "bare" and workload == "fanout"):
         raise ValueError(f"BENCH_APP must be one of {', '.join(KINDS)}, not {kind!r}")
+    if workload == "fanout":
+        # Imported with the app, not by the first request a worker serves (which wrk times).
+        import aiohttp  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
+
     if kind == "fastapi":
         return _fastapi_app(workload)
     if kind == "bare":
