@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check lint typecheck pyright pytest docs docs-serve mutation demo demo-gunicorn demo-granian bench load clean
+.PHONY: test check lint typecheck pyright pytest docs docs-serve mutation demo demo-gunicorn demo-granian demo-asgi bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -111,6 +111,18 @@ demo-granian: $(STAMP)
 	$(BIN)/granian --interface wsgi --workers $(DEMO_WORKERS) --blocking-threads $(DEMO_THREADS) \
 		--host $(DEMO_HOST) --port $(PORT) --workers-kill-timeout 30 \
 		--factory examples.demo.app:create_app
+
+# Over ASGI (README, "ASGI"): uvicorn[standard], DEMO_WORKERS processes; async resources await on
+# each worker's own event loop, sync ones run in its pool (CST_ASGI_THREADS threads, default 40).
+# granian serves the same factory with --interface asgi (docs/guides/deployment.md, "ASGI").
+demo-asgi: $(STAMP)
+	$(BIN)/python -m examples.demo prepare
+	@echo " * OpenAPI document: http://$(DEMO_HOST):$(PORT)/openapi.json"
+	@echo " * API docs (Swagger UI): http://$(DEMO_HOST):$(PORT)/docs"
+	@echo "metrics: http://$(DEMO_HOST):$(PORT)/metrics  liveness: /livez  readiness: /readyz"
+	DEMO_UPSTREAM_URL=$${DEMO_UPSTREAM_URL:-http://$(DEMO_HOST):$(PORT)/status} \
+	$(BIN)/uvicorn --factory --workers $(DEMO_WORKERS) --host $(DEMO_HOST) --port $(PORT) \
+		--no-access-log --timeout-graceful-shutdown 30 examples.demo.asgi:create_asgi_app
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build site

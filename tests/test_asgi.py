@@ -10,6 +10,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -462,8 +463,18 @@ def test_an_async_engine_pool_serves_requests_on_the_servers_loop(
             status = await asgi_request(server, "GET", "/status")
             assert status.json()["database"] == "ok"
 
-    for _ in range(2):  # a second server in the same process gets a fresh pool
+    async def start_up() -> int:
+        async with engine.connect() as conn:
+            return int((await conn.execute(sa.select(sa.literal(7)))).scalar_one())
+
+    # Start-up work on the chassis loop thread leaves a pooled connection bound to that loop:
+    # the server's loop must not get it (asyncpg would fail "attached to a different loop").
+    assert run_coroutine(start_up) == 7
+    for _ in range(2):  # a second server in the same process gets a fresh pool too
         run(main)
+    # And the WSGI path, on a loop thread of its own again.
+    assert app.test_client().get("/value/3").get_json() == {"value": 3}
+    run_coroutine(engine.dispose)
 
 
 def test_hooks_and_teardown_run_in_the_same_order_as_on_wsgi(make_app: AppFactory) -> None:
@@ -621,3 +632,66 @@ def test_cst_asgi_threads_bounds_the_pool(
 
     run(main)
     assert len(threads) == 1
+
+
+def test_metrics_tracing_and_openapi_work_over_asgi(make_app: AppFactory) -> None:
+    from cst_chassis import outgoing_headers
+    from tests.metrics_support import parse
+
+    app = build(make_app, CST_OPENAPI_ENABLED=True)
+
+    @app.get("/outgoing")
+    async def outgoing() -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return dict(outgoing_headers())
+
+    server = asgi_app(app)
+    trace = "0af7651916cd43dd8448eb211c80319c"
+
+    async def main() -> None:
+        async with lifespan(server):
+            for path in ["/sync", "/async", "/async", "/no/such"]:
+                await asgi_request(server, "GET", path)
+            traced = await asgi_request(
+                server,
+                "GET",
+                "/outgoing",
+                headers=[("traceparent", f"00-{trace}-b7ad6b7169203331-01")],
+            )
+            # The trace continues into what the async view sends on, with the id the trace gives.
+            assert traced.json()["traceparent"].split("-")[1] == trace
+            assert traced.header("x-operation-id") == ["0af76519-16cd-43dd-8448-eb211c80319c"]
+            document = await asgi_request(server, "GET", "/openapi.json")
+            assert document.status == 200 and "/async" in document.json()["paths"]
+            scrape = await asgi_request(server, "GET", "/metrics")
+            samples = parse(scrape.body.decode())
+            count = "cst_http_request_duration_seconds_count"
+            assert samples.value(count, method="GET", route="/sync", status="200") == 1
+            assert samples.value(count, method="GET", route="/async", status="200") == 2
+            assert samples.value(count, method="GET", route="<unmatched>", status="404") == 1
+
+    run(main)
+
+
+def test_the_demo_factory_make_demo_asgi_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from examples.demo.__main__ import prepare
+    from examples.demo.asgi import create_asgi_app
+    from examples.demo.database import get_database
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+    server = create_asgi_app()
+    app: Flask = server.app  # type: ignore[attr-defined]  # the Flask app asgi_app wraps
+    prepare(app)
+
+    async def main() -> None:
+        async with lifespan(server):
+            status = await asgi_request(server, "GET", "/status")
+            assert status.status == 200, status.body
+            assert status.json()["checks"] == {"async_pool": "ok"}
+            products = await asgi_request(server, "GET", "/products", query=b"limit=2")
+            assert [p["id"] for p in products.json()["data"]] == [1, 2]
+
+    run(main)
+    get_database(app).engine.dispose()

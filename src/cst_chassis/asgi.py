@@ -68,6 +68,8 @@ ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
 # A response with a known length is handed to the server in pieces of about this size (one
 # thread hop each); a stream without a length goes chunk by chunk, as the app yields it.
 _BATCH = 256 * 1024
+# How many distinct URLs the dispatch decision remembers (per app, per process).
+_URL_CACHE_SIZE = 4096
 
 _ExcInfo: TypeAlias = "tuple[type[BaseException], BaseException, TracebackType | None]"
 
@@ -101,6 +103,9 @@ class _ChassisAsgi:
         self._on_loop = on_loop
         # (endpoint, method) -> whether the view is a coroutine function; resolved once.
         self._async_views: dict[tuple[str, str], bool] = {}
+        # (method, host, path) -> the same answer, so a repeated URL is not matched twice
+        # (Flask matches it again anyway); emptied when full, so it stays small.
+        self._by_url: dict[tuple[str, str, str], bool] = {}
         # Whether any view at all is async, for this many registered views (none: no matching).
         self._any_async: tuple[int, bool] = (-1, False)
         self._pool: ThreadPoolExecutor | None = None
@@ -175,8 +180,20 @@ class _ChassisAsgi:
         count = len(app.view_functions)
         if self._any_async[0] != count:
             self._any_async = (count, any(map(_may_be_async, app.view_functions.values())))
+            self._by_url.clear()
         if not self._any_async[1]:
             return False
+        url = (environ["REQUEST_METHOD"], environ.get("HTTP_HOST", ""), environ["PATH_INFO"])
+        known = self._by_url.get(url)
+        if known is not None:
+            return known
+        if len(self._by_url) >= _URL_CACHE_SIZE:
+            self._by_url.clear()
+        known = self._by_url[url] = self._match_is_async(environ)
+        return known
+
+    def _match_is_async(self, environ: dict[str, Any]) -> bool:
+        app = self.app
         try:
             adapter = app.create_url_adapter(app.request_class(environ))
             if adapter is None:
