@@ -81,27 +81,28 @@ P99_SLACK = 1.25
 def command_line(config: Config) -> str:
     """The shell command that serves ``myservice`` the way ``config`` did.
 
-    ``myservice.app:create_app`` is the Flask app factory; ``create_asgi_app`` returns
+    ``myservice.app:create_app`` is the Flask app factory; ``myservice.asgi:create_asgi_app``
+    returns
     ``cst_chassis.asgi.asgi_app(create_app())``.
     """
     threads = f"CST_ASGI_THREADS={config.threads} " if config.app == "chassis-sync" else ""
     if config.server == "uvicorn":
         return (
-            f"{threads}uvicorn --factory myservice.app:create_asgi_app --host 0.0.0.0 --port 8000"
+            f"{threads}uvicorn --factory myservice.asgi:create_asgi_app --host 0.0.0.0 --port 8000"
             f" --workers {config.workers} --loop uvloop --http httptools --no-access-log"
-            " --timeout-graceful-shutdown 25"
+            " --timeout-graceful-shutdown 30"
         )
     if config.server == "granian-asgi":
         return (
-            f"{threads}granian --interface asgi --factory myservice.app:create_asgi_app"
+            f"{threads}granian --interface asgi --factory myservice.asgi:create_asgi_app"
             f" --host 0.0.0.0 --port 8000 --workers {config.workers} --loop uvloop"
-            " --workers-kill-timeout 25 --no-access-log"
+            " --workers-kill-timeout 30 --no-access-log"
         )
     if config.server == "granian-wsgi":
         return (
             "granian --interface wsgi --factory myservice.app:create_app --host 0.0.0.0"
             f" --port 8000 --workers {config.workers} --blocking-threads {config.threads}"
-            " --workers-kill-timeout 25 --no-access-log"
+            " --workers-kill-timeout 30 --no-access-log"
         )
     return (
         "gunicorn -c python:cst_chassis.gunicorn_hooks"
