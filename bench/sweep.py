@@ -82,8 +82,7 @@ def command_line(config: Config) -> str:
     """The shell command that serves ``myservice`` the way ``config`` did.
 
     ``myservice.app:create_app`` is the Flask app factory; ``myservice.asgi:create_asgi_app``
-    returns
-    ``cst_chassis.asgi.asgi_app(create_app())``.
+    returns ``cst_chassis.asgi.asgi_app(create_app())`` (the Deployment page's "ASGI" section).
     """
     threads = f"CST_ASGI_THREADS={config.threads} " if config.app == "chassis-sync" else ""
     if config.server == "uvicorn":
