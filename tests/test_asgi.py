@@ -695,3 +695,51 @@ def test_the_demo_factory_make_demo_asgi_serves(
 
     run(main)
     get_database(app).engine.dispose()
+
+
+def test_a_task_sent_from_an_async_view_over_asgi_carries_the_requests_ids(
+    make_app: AppFactory,
+) -> None:
+    from celery.signals import before_task_publish
+
+    from cst_chassis.celery import OPERATION_ID_HEADER, TRACEPARENT_HEADER
+    from tests.apps.celery_worker import make_celery
+
+    celery = make_celery("memory://", "asgi-test")
+    sent: list[dict[str, Any]] = []
+
+    def record(headers: dict[str, Any] | None = None, **_kwargs: Any) -> None:
+        sent.append(dict(headers or {}))
+
+    # Connected after init_celery's hook: it sees the headers the chassis added.
+    before_task_publish.connect(record, weak=False, dispatch_uid="test_asgi.record")
+
+    @celery.task(name="cst_test.asgi_noop")
+    def noop() -> None:
+        return None
+
+    app = make_app()
+
+    @app.get("/send")
+    async def send_task() -> dict[str, Any]:
+        await asyncio.sleep(0)
+        noop.apply_async()
+        return {}
+
+    server = asgi_app(app)
+
+    async def main() -> None:
+        async with lifespan(server):
+            await asyncio.gather(
+                *(
+                    asgi_request(server, "GET", "/send", headers=[("X-Operation-ID", f"task-{n}")])
+                    for n in range(5)
+                )
+            )
+
+    try:
+        run(main)
+    finally:
+        before_task_publish.disconnect(dispatch_uid="test_asgi.record")
+    assert sorted(h[OPERATION_ID_HEADER] for h in sent) == [f"task-{n}" for n in range(5)]
+    assert all(h[TRACEPARENT_HEADER].startswith("00-") for h in sent)

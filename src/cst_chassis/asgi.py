@@ -68,6 +68,8 @@ ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
 # A response with a known length is handed to the server in pieces of about this size (one
 # thread hop each); a stream without a length goes chunk by chunk, as the app yields it.
 _BATCH = 256 * 1024
+# How long an async view runs before the disconnect listener starts (seconds).
+_WATCH_AFTER = 0.005
 # How many distinct URLs the dispatch decision remembers (per app, per process).
 _URL_CACHE_SIZE = 4096
 
@@ -435,16 +437,10 @@ async def _serve_on_loop(
 ) -> None:
     # A task of its own (its own context), so that a disconnect can cancel it.
     task = loop.create_task(greenlet_spawn(_respond_in_greenlet, exchange, send))
-    watcher = loop.create_task(_next_message(receive))
-
-    def on_message(done: asyncio.Task[Message | None]) -> None:
-        if done.cancelled() or done.exception() is not None:
-            return
-        message = done.result()
-        if message is not None and message["type"] == "http.disconnect" and not exchange.complete:
-            task.cancel()
-
-    watcher.add_done_callback(on_message)
+    watcher = _DisconnectWatcher(receive, task, exchange)
+    # Listening costs a task and a few loop turns: only a request still running after a moment
+    # gets it (a client that left by then is noticed at once, since receive() reports it).
+    timer = loop.call_later(_WATCH_AFTER, watcher.start, loop)
     try:
         await task
     except asyncio.CancelledError:
@@ -453,10 +449,39 @@ async def _serve_on_loop(
             raise  # the server cancels this request: not ours to swallow
         # The client left: the view got the CancelledError and the teardown ran. Nobody to answer.
     finally:
-        watcher.cancel()
+        timer.cancel()
+        watcher.stop()
 
 
-async def _next_message(receive: Receive) -> Message | None:
+class _DisconnectWatcher:
+    """Waits for ``http.disconnect`` while an async view runs, and cancels it then."""
+
+    __slots__ = ("exchange", "listening", "receive", "task")
+
+    def __init__(self, receive: Receive, task: asyncio.Task[None], exchange: _Exchange) -> None:
+        self.receive = receive
+        self.task = task
+        self.exchange = exchange
+        self.listening: asyncio.Task[Message] | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.task.done():
+            return
+        self.listening = loop.create_task(_next_message(self.receive))
+        self.listening.add_done_callback(self._on_message)
+
+    def stop(self) -> None:
+        if self.listening is not None:
+            self.listening.cancel()
+
+    def _on_message(self, done: asyncio.Task[Message]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        if done.result()["type"] == "http.disconnect" and not self.exchange.complete:
+            self.task.cancel()
+
+
+async def _next_message(receive: Receive) -> Message:
     return await receive()
 
 

@@ -23,7 +23,7 @@ _shutting_down = threading.Event()
 
 # The signals a server stops on: SIGTERM (kill, Kubernetes, a master stopping its workers) and
 # SIGINT (Ctrl-C).
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
 
 
 def begin_shutdown() -> None:

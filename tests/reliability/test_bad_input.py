@@ -1,9 +1,10 @@
 """Hostile input: pagination parameters, operation-id header values, URL arguments, raw bytes.
 
 Property-based (hypothesis) in-process, where Werkzeug's ``environ_overrides`` lets any header
-value through; raw sockets against real servers (Werkzeug threaded, gunicorn) for the CR/LF cases
-an HTTP client refuses to send. Whatever comes in: a valid page or a 400 envelope, never a 500,
-one ``X-Operation-ID`` header holding a safe token, and never an extra log line.
+value through; raw sockets against real servers (Werkzeug threaded, gunicorn, and uvicorn and
+granian over ASGI) for the CR/LF cases an HTTP client refuses to send. Whatever comes in: a valid
+page or a 400 envelope, never a 500, one ``X-Operation-ID`` header holding a safe token, and never
+an extra log line.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ from tests.reliability.support import (
     ROWS,
     GunicornServer,
     LogCapture,
+    ServerProcess,
     body_leak,
     captured_log,
     envelope_problem,
+    granian_asgi_server,
     gunicorn_server,
     parse_log,
     service_database,
+    uvicorn_server,
     werkzeug_server,
 )
 
@@ -248,3 +252,26 @@ def test_raw_header_bytes_on_gunicorn_never_inject_a_header_or_a_log_line(
     answer = _raw_get(gunicorn.port, token, RAW_HEADERS[case])
 
     _check_raw_answer(answer, token, gunicorn.log_text())
+
+
+@pytest.fixture(scope="module", params=["uvicorn", "granian-asgi"])
+def asgi_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    directory = tmp_path_factory.mktemp("bad-input-asgi")
+    serve = uvicorn_server if request.param == "uvicorn" else granian_asgi_server
+    with (
+        service_database("sqlite", directory) as database,
+        serve(database.settings(), directory, workers=1) as server,
+    ):
+        yield server
+
+
+@pytest.mark.parametrize("case", list(RAW_HEADERS))
+def test_raw_header_bytes_over_asgi_never_inject_a_header_or_a_log_line(
+    asgi_server: ServerProcess, case: str
+) -> None:
+    token = uuid.uuid4().hex
+    answer = _raw_get(asgi_server.port, token, RAW_HEADERS[case])
+
+    _check_raw_answer(answer, token, asgi_server.log_text())
