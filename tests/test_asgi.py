@@ -743,3 +743,48 @@ def test_a_task_sent_from_an_async_view_over_asgi_carries_the_requests_ids(
         before_task_publish.disconnect(dispatch_uid="test_asgi.record")
     assert sorted(h[OPERATION_ID_HEADER] for h in sent) == [f"task-{n}" for n in range(5)]
     assert all(h[TRACEPARENT_HEADER].startswith("00-") for h in sent)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_an_endless_stream_stops_and_is_closed_when_the_client_leaves(
+    make_app: AppFactory, kind: str
+) -> None:
+    app = make_app()
+    produced: list[int] = []
+    closed = threading.Event()
+    state: dict[str, Any] = {}
+
+    def endless() -> Iterator[bytes]:
+        try:
+            n = 0
+            while True:
+                n += 1
+                produced.append(n)
+                if n == 3:  # the client leaves after the third chunk
+                    state["loop"].call_soon_threadsafe(state["gone"].set)
+                yield b"event\n"
+        finally:
+            closed.set()
+
+    @app.get("/events-sync")
+    def events_sync() -> Response:
+        return Response(endless(), mimetype="text/event-stream")
+
+    @app.get("/events-async")
+    async def events_async() -> Response:
+        await asyncio.sleep(0)
+        return Response(endless(), mimetype="text/event-stream")
+
+    server = asgi_app(app)
+
+    async def main() -> None:
+        state["loop"] = asyncio.get_running_loop()
+        state["gone"] = gone = asyncio.Event()
+        async with lifespan(server):
+            await asyncio.wait_for(
+                asgi_request(server, "GET", f"/events-{kind}", disconnect=gone), 30
+            )
+
+    run(main)
+    assert closed.is_set()
+    assert len(produced) < 1000  # stopped, not produced forever

@@ -175,7 +175,7 @@ class _ChassisAsgi:
             await _serve_on_loop(exchange, receive, send, loop)
         else:
             assert self._pool is not None  # made by _setup
-            await _serve_in_thread(exchange, send, loop, self._pool)
+            await _serve_in_thread(exchange, receive, send, loop, self._pool)
 
     def _is_async(self, environ: dict[str, Any]) -> bool:
         app = self.app
@@ -326,6 +326,7 @@ class _Exchange:
         "closed",
         "complete",
         "environ",
+        "gone",
         "headers",
         "headers_sent",
         "iterable",
@@ -346,6 +347,7 @@ class _Exchange:
         self.headers_sent = False
         self.complete = False
         self.closed = False
+        self.gone = False  # the client left (seen by a _DisconnectWatcher)
 
     def start_message(self) -> Message:
         self.headers_sent = True
@@ -415,21 +417,38 @@ def _body(chunk: bytes, more: bool) -> Message:
 
 
 async def _serve_in_thread(
-    exchange: _Exchange, send: Send, loop: asyncio.AbstractEventLoop, pool: ThreadPoolExecutor
+    exchange: _Exchange,
+    receive: Receive,
+    send: Send,
+    loop: asyncio.AbstractEventLoop,
+    pool: ThreadPoolExecutor,
 ) -> None:
     # The request's context copied once, for every step of it: the thread sees what an outer
     # ASGI middleware set, and what the app leaves set dies with the request.
     run = contextvars.copy_context().run
+    watcher: _DisconnectWatcher | None = None
     try:
         chunk, done = await loop.run_in_executor(pool, run, exchange.step, True)
         await send(exchange.start_message())
+        if not done:
+            # A stream: servers drop what is sent after a disconnect without a word, so an
+            # endless one would be produced forever. Stop pulling once the client has left.
+            watcher = _DisconnectWatcher(receive, exchange, _nothing)
+            watcher.start(loop)
         await send(_body(chunk, not done))
-        while not done:
+        while not done and not exchange.gone:
             chunk, done = await loop.run_in_executor(pool, run, exchange.step)
+            exchange.complete = done
             await send(_body(chunk, not done))
     finally:
+        if watcher is not None:
+            watcher.stop()
         if not exchange.closed:
             await loop.run_in_executor(pool, run, exchange.close)
+
+
+def _nothing() -> None:
+    return None
 
 
 async def _serve_on_loop(
@@ -437,7 +456,7 @@ async def _serve_on_loop(
 ) -> None:
     # A task of its own (its own context), so that a disconnect can cancel it.
     task = loop.create_task(greenlet_spawn(_respond_in_greenlet, exchange, send))
-    watcher = _DisconnectWatcher(receive, task, exchange)
+    watcher = _DisconnectWatcher(receive, exchange, task.cancel)
     # Listening costs a task and a few loop turns: only a request still running after a moment
     # gets it (a client that left by then is noticed at once, since receive() reports it).
     timer = loop.call_later(_WATCH_AFTER, watcher.start, loop)
@@ -454,18 +473,20 @@ async def _serve_on_loop(
 
 
 class _DisconnectWatcher:
-    """Waits for ``http.disconnect`` while an async view runs, and cancels it then."""
+    """Waits for ``http.disconnect`` while a response is produced, and calls ``on_gone`` then."""
 
-    __slots__ = ("exchange", "listening", "receive", "task")
+    __slots__ = ("exchange", "listening", "on_gone", "receive")
 
-    def __init__(self, receive: Receive, task: asyncio.Task[None], exchange: _Exchange) -> None:
+    def __init__(
+        self, receive: Receive, exchange: _Exchange, on_gone: Callable[[], object]
+    ) -> None:
         self.receive = receive
-        self.task = task
         self.exchange = exchange
+        self.on_gone = on_gone
         self.listening: asyncio.Task[Message] | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self.task.done():
+        if self.exchange.complete or self.listening is not None:
             return
         self.listening = loop.create_task(_next_message(self.receive))
         self.listening.add_done_callback(self._on_message)
@@ -478,7 +499,8 @@ class _DisconnectWatcher:
         if done.cancelled() or done.exception() is not None:
             return
         if done.result()["type"] == "http.disconnect" and not self.exchange.complete:
-            self.task.cancel()
+            self.exchange.gone = True
+            self.on_gone()
 
 
 async def _next_message(receive: Receive) -> Message:
@@ -498,6 +520,10 @@ def _respond_in_greenlet(exchange: _Exchange, send: Send) -> None:
             await_(send(_body(chunk, not done)))
             if done:
                 return
+            # A server's send() need not suspend (uvicorn drops what is sent to a client that
+            # left): give the loop a turn between chunks, so that a disconnect is noticed (and
+            # cancels this task) and other requests run while a long stream is produced.
+            await_(asyncio.sleep(0))
             chunk, done = exchange.step()
     finally:
         exchange.close()
