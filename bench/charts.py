@@ -1,14 +1,19 @@
 """Charts of the documentation site, drawn by matplotlib from the benches' JSON (``--json PATH``).
 
-Reads the JSON in ``bench/results/`` that ``bench/overhead.py``, ``bench/keyset.py`` and
-``bench/serve.py`` write with ``--json`` (``overhead-not-pinned.json`` and
+Reads the JSON in ``bench/results/`` that ``bench/overhead.py``, ``bench/keyset.py``,
+``bench/serve.py`` and ``bench/sweep.py`` write with ``--json`` (``overhead-not-pinned.json`` and
 ``overhead-flask23.json``, more runs of the overhead bench, are drawn beside ``overhead.json``; a
 file whose ``source`` is ``"transcribed"`` would hold figures copied from the documentation, and
 its chart would say so) and draws:
 
 - ``overhead.svg``: µs per request of every variant, and the ratios with their targets;
 - ``keyset.svg``: a keyset page at depth 0 and 900,000 against an ``OFFSET`` page at that depth;
-- ``serve.svg``: req/s and p99 of each server and service against FastAPI on uvicorn;
+- ``serve.svg``: req/s and p99 of each server and service against FastAPI on uvicorn, one
+  PostgreSQL lookup per request (``serve.json``);
+- ``serve-fanout.svg``: the same for the fan-out to a slow upstream, at each connection count
+  (``bench/serve.py --workload fanout``, ``serve-fanout.json``);
+- ``serve-sweep.svg``: the deployment sweep of servers x workers x threads and the command line
+  chosen per workload (``bench/sweep.py``, ``serve-sweep.json``);
 - ``instructions.svg``: callgrind instructions per request (``bench/overhead.py --callgrind``).
 
 ``docs/hooks.py`` calls :func:`render` at every ``make docs``; by hand:
@@ -141,26 +146,98 @@ def keyset(document: dict[str, Any]) -> bytes:
     return _svg(fig)
 
 
+SYNC = "#8ab4f8"  # chassis sync views: a lighter blue than the async ones
+
+
+def _colour(app: str) -> str:
+    if app == "fastapi":
+        return BASELINE
+    if app == "chassis-sync":
+        return SYNC
+    return CHASSIS if app.startswith("chassis") else OTHER
+
+
 def serve(document: dict[str, Any]) -> bytes:
-    """Requests/s and p99 of every server and service, FastAPI on uvicorn as the baseline."""
-    medians = document["results"]["medians"]
-    names = [f"{m['app']} on {m['server']}" for m in medians]
-    colours = [
-        BASELINE if m["app"] == "fastapi" else CHASSIS if m["app"].startswith("chassis") else OTHER
-        for m in medians
-    ]
-    fig, (rps, p99) = plt.subplots(1, 2, figsize=(11, 0.32 * len(medians) + 1.6), sharey=True)
-    ys = range(len(medians))
-    rps.barh(ys, [m["requests_per_second"] for m in medians], color=colours)
-    rps.set_yticks(list(ys), names, size=8)
-    rps.invert_yaxis()
-    rps.set_xlabel("requests/s (median of rounds; higher is better)")
-    p99.barh(ys, [m["p99_ms"] for m in medians], color=colours)
-    p99.set_xlabel("p99 latency, ms (lower is better)")
-    for ax in (rps, p99):
+    """Requests/s and p99 of every server and service against FastAPI on uvicorn, a row of two
+    panels per connection count (``bench/serve.py``: the lookup, or the fan-out)."""
+    results = document["results"]
+    medians = results["medians"]
+    counts = list(dict.fromkeys(m.get("connections") for m in medians))
+    most = max(sum(1 for m in medians if m.get("connections") == c) for c in counts)
+    fig, axes = plt.subplots(
+        len(counts), 2, figsize=(11, len(counts) * (0.32 * most + 1.3) + 0.3), squeeze=False
+    )
+    fanout = results.get("workload") == "fanout"
+    what = (
+        f"{results.get('calls_per_request', 3)} concurrent calls to an upstream answering after "
+        f"{1000 * results.get('upstream_delay_s', 0.2):.0f} ms"
+        if fanout
+        else "One PostgreSQL lookup per request"
+    )
+    for (rps, p99), count in zip(axes, counts, strict=True):
+        rows = [m for m in medians if m.get("connections") == count]
+        names = [f"{m['app']} on {m['server']}" for m in rows]
+        colours = [_colour(m["app"]) for m in rows]
+        ys = list(range(len(rows)))
+        rps.barh(ys, [m["requests_per_second"] for m in rows], color=colours)
+        for y, row in zip(ys, rows, strict=True):
+            if row.get("vs_fastapi"):
+                label = f" {row['vs_fastapi']:.2f}x"
+                rps.text(row["requests_per_second"], y, label, va="center", size=7)
+        rps.set_xlim(0, max(m["requests_per_second"] for m in rows) * 1.12)
+        rps.set_yticks(ys, names, size=8)
+        rps.invert_yaxis()
+        p99.barh(ys, [m["p99_ms"] for m in rows], color=colours)
+        p99.set_yticks(ys, [""] * len(ys))
+        p99.invert_yaxis()
+        for ax in (rps, p99):
+            ax.grid(axis="x", alpha=0.3)
+        suffix = f", {count} connections" if count else ""
+        rps.set_title(f"{what}{suffix}", size=9)
+        p99.set_title("p99 latency, ms (lower is better)", size=9)
+    axes[-1][0].set_xlabel("requests/s, median of rounds (x: / FastAPI on uvicorn)")
+    axes[-1][1].set_xlabel("orange: FastAPI; blue: chassis async; light blue: chassis sync")
+    _caption(fig, document)
+    return _svg(fig)
+
+
+def sweep(document: dict[str, Any]) -> bytes:
+    """Requests/s of each server x workers x threads (``bench/sweep.py``), the choice marked."""
+    results = document["results"]
+    workloads = [w for w in ("sync", "async") if w in results]
+    fig, axes = plt.subplots(1, len(workloads), figsize=(11, 4.8), squeeze=False)
+    titles = {
+        "sync": "mostly sync: chassis sync lookup",
+        "async": "async calling slow upstreams: chassis fan-out",
+    }
+    for ax, workload in zip(axes[0], workloads, strict=True):
+        part = results[workload]
+        top = max(part["connections"])
+        rows = sorted(
+            (r for r in part["runs"] if r["connections"] == top),
+            key=lambda r: -r["requests_per_second"],
+        )
+        colours = [
+            BASELINE
+            if r["name"] == part["chosen"]
+            else SYNC
+            if r["app"] == "chassis-sync"
+            else CHASSIS
+            for r in rows
+        ]
+        ys = list(range(len(rows)))
+        ax.barh(ys, [r["requests_per_second"] for r in rows], color=colours)
+        for y, row in zip(ys, rows, strict=True):
+            label = f" p99 {row['p99_ms']:.0f} ms" + (
+                f", {row['errors']} errors" if row["errors"] else ""
+            )
+            ax.text(row["requests_per_second"], y, label, va="center", size=7)
+        ax.set_yticks(ys, [r["name"] for r in rows], size=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(r["requests_per_second"] for r in rows) * 1.35)
         ax.grid(axis="x", alpha=0.3)
-    rps.set_title("One PostgreSQL lookup per request", size=10)
-    p99.set_title("orange: FastAPI; blue: chassis; grey: bare Flask-RESTful", size=9)
+        ax.set_title(f"{titles[workload]}, {top} connections", size=9)
+        ax.set_xlabel("requests/s (orange: the recommended command line)")
     _caption(fig, document)
     return _svg(fig)
 
@@ -187,6 +264,8 @@ CHARTS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
     "overhead.svg": ("overhead.json", overhead),
     "keyset.svg": ("keyset.json", keyset),
     "serve.svg": ("serve.json", serve),
+    "serve-fanout.svg": ("serve-fanout.json", serve),
+    "serve-sweep.svg": ("serve-sweep.json", sweep),
     "instructions.svg": ("overhead-callgrind.json", instructions),
 }
 
@@ -212,6 +291,8 @@ def _with_more_runs(document: dict[str, Any], more: list[dict[str, Any]]) -> dic
 def render(results: Path = RESULTS) -> Iterator[tuple[str, bytes]]:
     """Draw every chart from the JSON in ``results``: ``(file name, SVG bytes)`` pairs."""
     for name, (source, draw) in CHARTS.items():
+        if not (results / source).exists():
+            continue  # not measured yet: tests/test_docs.py names the charts the site must have
         document = json.loads((results / source).read_text(encoding="utf-8"))
         if draw is overhead:
             more = [

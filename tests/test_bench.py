@@ -111,3 +111,53 @@ def test_serialize_bench_writes_a_page_of_models_both_ways(tmp_path: Path) -> No
     assert set(results["ratios"]) == set(shown["results"]["ratios"])
     assert results["items"] == 100
     assert all(value > 0 for value in results["median_us"].values())
+
+
+WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8000/fanout
+  2 threads and 512 connections
+  Latency Distribution
+     50%  352.10ms
+     75%  400.00ms
+     90%  700.00ms
+     99%    1.20s
+  7000 requests in 5.01s, 1.20MB read
+  Socket errors: connect 0, read 2, write 0, timeout 5
+  Non-2xx or 3xx responses: 3
+Requests/sec:   1397.21
+Transfer/sec:    245.00KB
+"""
+
+
+def test_serve_bench_reads_wrk_and_pairs_only_what_a_server_serves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))  # serve.py imports its neighbours by name
+    serve = _load(BENCH / "serve.py")
+    figures = serve.parse_wrk(WRK_OUTPUT)
+    assert (figures.requests_per_second, figures.p50_ms, figures.p99_ms) == (1397.21, 352.1, 1200)
+    # Timeouts, read errors and non-2xx answers all count; a run that hides them is not a result.
+    assert (figures.errors, figures.requests) == (10, 7000)
+    # FastAPI only on the ASGI servers, bare Flask-RESTful only on WSGI ones and only for lookups.
+    assert serve.parse_pairs("uvicorn:fastapi,gunicorn:chassis-async", "fanout") == [
+        ("uvicorn", "fastapi"),
+        ("gunicorn", "chassis-async"),
+    ]
+    for wrong in ("gunicorn:fastapi", "uvicorn:bare", "granian-wsgi:bare"):
+        with pytest.raises(SystemExit):
+            serve.parse_pairs(wrong, "fanout")
+    for workload, pairs in serve.DEFAULT_PAIRS.items():
+        assert serve.parse_pairs(",".join(pairs), workload)
+        assert "uvicorn:fastapi" in pairs  # the baseline every ratio is taken against
+
+
+def test_profile_summary_charges_samples_to_packages_and_functions(tmp_path: Path) -> None:
+    summary = _load(BENCH / "profile_summary.py")
+    raw = tmp_path / "w0.txt"
+    raw.write_text(
+        "run (granian/asgi.py:10);get (flask/app.py:5);execute (psycopg/cursor.py:3) 3\n"
+        "run (uvloop/__init__.py:1);fan (cst_chassis/asgi.py:9) 1\n",
+        encoding="utf-8",
+    )
+    text = summary.summarise([str(raw)], top=2)
+    assert "psycopg" in text and " 75.0 %" in text and " 25.0 %" in text
+    assert "execute (psycopg/cursor.py)" in text

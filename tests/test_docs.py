@@ -119,7 +119,14 @@ def test_reference_pages_follow_all_and_link_re_exports_to_their_definition() ->
 def test_charts_in_the_site_are_drawn_from_the_bench_json(site: Path) -> None:
     charts = _load(REPO / "bench" / "charts.py")
     drawn = dict(charts.render(RESULTS))
-    assert set(drawn) == {"overhead.svg", "keyset.svg", "serve.svg", "instructions.svg"}
+    assert set(drawn) == {
+        "overhead.svg",
+        "keyset.svg",
+        "serve.svg",
+        "serve-fanout.svg",
+        "serve-sweep.svg",
+        "instructions.svg",
+    }
     for name, svg in drawn.items():
         assert (site / "assets" / "charts" / name).read_bytes() == svg, name
 
